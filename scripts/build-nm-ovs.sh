@@ -35,9 +35,18 @@ deb_version=${NM_OVS_DEB_VERSION:-}
 if [ -z "$deb_version" ]; then
     deb_version=$(dpkg-query -W -f='${Version}' network-manager 2>/dev/null || true)
 fi
+candidate() {
+    local v
+    v=$(apt-cache policy network-manager 2>/dev/null | sed -n 's/^ *Candidate: *//p')
+    [ "$v" = "(none)" ] || echo "$v"
+}
 if [ -z "$deb_version" ]; then
-    deb_version=$(apt-cache policy network-manager 2>/dev/null | sed -n 's/^ *Candidate: *//p')
-    [ "$deb_version" != "(none)" ] || deb_version=
+    deb_version=$(candidate)
+fi
+if [ -z "$deb_version" ] && [ "$(id -u)" = 0 ]; then
+    say "no package list knows network-manager yet: running apt-get update"
+    apt-get update -qq || true
+    deb_version=$(candidate)
 fi
 [ -n "$deb_version" ] || die "cannot tell the host's network-manager version (run 'apt-get update' first, or set NM_OVS_DEB_VERSION)"
 # 1:1.42.4-1+deb12u1 -> 1.42.4
