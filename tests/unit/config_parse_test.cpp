@@ -48,7 +48,7 @@ TEST_P(ConfigBadInputTest, ReportsOneErrorAtPosition) {
 
 // Columns point at the offending value (or key, for unknown keys), 1-based.
 INSTANTIATE_TEST_SUITE_P(
-    Table, ConfigBadInputTest,
+    Config, ConfigBadInputTest,
     ::testing::Values(
         // types
         BadCase{"debounce_string", "debounce_ms = \"5\"",
@@ -160,7 +160,7 @@ TEST_P(ConfigMalformedTest, ReportsExactlyTheSyntaxError) {
 }
 
 INSTANTIATE_TEST_SUITE_P(
-    Table, ConfigMalformedTest,
+    Config, ConfigMalformedTest,
     ::testing::Values(
         MalformedCase{"unterminated_string", "bridge_name = \"ovsbr0\n", 1},
         MalformedCase{"missing_value", "debounce_ms =\n", 1},

@@ -30,7 +30,7 @@ constexpr auto kVm = GuestKind::kVm;
 constexpr auto kFw = GuestKind::kFirewallLink;
 
 INSTANTIATE_TEST_SUITE_P(
-    Table, NamingGuestParseTest,
+    Naming, NamingGuestParseTest,
     ::testing::Values(
         GuestCase{"veth100i0", GuestNic{kCt, 100, 0}},
         GuestCase{"veth100i1", GuestNic{kCt, 100, 1}},
@@ -92,7 +92,7 @@ TEST_P(NamingPortNameTest, FormatsAndParsesBack) {
 }
 
 INSTANTIATE_TEST_SUITE_P(
-    Table, NamingPortNameTest,
+    Naming, NamingPortNameTest,
     ::testing::Values(PortNameCase{100, 0, "vi100"}, PortNameCase{100, 1, "vi100i1"},
                       PortNameCase{101, 0, "vi101"}, PortNameCase{100, 31, "vi100i31"},
                       PortNameCase{999999999, 31, "vi999999999i31"},
@@ -111,7 +111,7 @@ TEST_P(NamingPortForIfnameTest, Maps) {
     EXPECT_EQ(port_name_for_ifname(GetParam().ifname), GetParam().expected);
 }
 
-INSTANTIATE_TEST_SUITE_P(Table, NamingPortForIfnameTest,
+INSTANTIATE_TEST_SUITE_P(Naming, NamingPortForIfnameTest,
                          ::testing::Values(IfnameToPortCase{"veth100i0", "vi100"},
                                            IfnameToPortCase{"veth100i1", "vi100i1"},
                                            IfnameToPortCase{"tap100i0", "vi100"},
@@ -134,7 +134,7 @@ TEST_P(NamingPortParseTest, Parses) {
 }
 
 INSTANTIATE_TEST_SUITE_P(
-    Table, NamingPortParseTest,
+    Naming, NamingPortParseTest,
     ::testing::Values(
         PortParseCase{"vi100", PortId{100, 0}}, PortParseCase{"vi100i1", PortId{100, 1}},
         PortParseCase{"vi999999999i31", PortId{999999999, 31}},

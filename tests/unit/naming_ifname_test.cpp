@@ -23,7 +23,7 @@ TEST_P(NamingIfnameTest, ClassifiesName) {
 }
 
 INSTANTIATE_TEST_SUITE_P(
-    Table, NamingIfnameTest,
+    Naming, NamingIfnameTest,
     ::testing::Values(
         // valid
         IfnameCase{"ovsbr0", std::nullopt}, IfnameCase{"veth100i0", std::nullopt},

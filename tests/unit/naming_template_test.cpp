@@ -37,7 +37,7 @@ TEST_P(NamingTemplateCheckTest, Checks) {
 }
 
 INSTANTIATE_TEST_SUITE_P(
-    Table, NamingTemplateCheckTest,
+    Naming, NamingTemplateCheckTest,
     ::testing::Values(CheckCase{"veth-{container}-eth{index}", std::nullopt},
                       CheckCase{"vi{vmid}i{index}", std::nullopt}, CheckCase{"plain", std::nullopt},
                       CheckCase{"{container}{index}{vmid}", std::nullopt},
@@ -88,7 +88,7 @@ TEST_P(NamingTemplateRenderTest, Renders) {
 
 // Hash suffixes were computed independently: printf '%s' EXPANSION | sha256sum | cut -c1-8
 INSTANTIATE_TEST_SUITE_P(
-    Table, NamingTemplateRenderTest,
+    Naming, NamingTemplateRenderTest,
     ::testing::Values(
         RenderCase{"veth-{container}-eth{index}", "web", 0, std::nullopt, "veth_web_eth0"},
         RenderCase{"veth-{container}-eth{index}", "Web.1", 2, std::nullopt, "veth_web_1_eth2"},
