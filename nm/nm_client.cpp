@@ -2,40 +2,72 @@
 
 #include <algorithm>
 #include <cstdlib>
+#include <set>
+#include <tuple>
 
 #include <sdbus-c++/sdbus-c++.h>
 
 namespace opa::nm {
 namespace {
 
+constexpr const char* kSettingsPath = "/org/freedesktop/NetworkManager/Settings";
+constexpr const char* kSettingsInterface = "org.freedesktop.NetworkManager.Settings";
+constexpr const char* kConnectionInterface = "org.freedesktop.NetworkManager.Settings.Connection";
+constexpr const char* kDeviceInterface = "org.freedesktop.NetworkManager.Device";
+constexpr const char* kActiveInterface = "org.freedesktop.NetworkManager.Connection.Active";
+constexpr const char* kPropertiesInterface = "org.freedesktop.DBus.Properties";
+constexpr const char* kDbusName = "org.freedesktop.DBus";
+constexpr const char* kDbusPath = "/org/freedesktop/DBus";
+
 std::string bus_address_for_humans() {
     const char* address = std::getenv("DBUS_SYSTEM_BUS_ADDRESS");
     return address ? address : "the system bus";
 }
 
-// Turns an sd-bus failure into NmError with what was attempted.
+// Turns an sd-bus failure into NmError saying what was attempted.
 [[noreturn]] void rethrow_as_nm_error(const sdbus::Error& error, const std::string& what) {
     if (error.getName() == "org.freedesktop.DBus.Error.ServiceUnknown" ||
         error.getName() == "org.freedesktop.DBus.Error.NameHasNoOwner") {
         throw NmError("NetworkManager is not running on " + bus_address_for_humans() + " (" + what +
-                      ": " + error.getMessage() + ")");
+                      ")");
     }
-    throw NmError(what + ": " + error.getName() + ": " + error.getMessage());
+    throw NmError(what + ": " + error.getMessage() + " [" + error.getName() + "]");
+}
+
+template <typename Fn>
+auto nm_call(const std::string& what, Fn&& fn) -> decltype(fn()) {
+    try {
+        return fn();
+    } catch (const sdbus::Error& error) {
+        rethrow_as_nm_error(error, what);
+    }
+}
+
+std::string variant_string(const SettingValues& values, const char* key) {
+    auto it = values.find(key);
+    if (it == values.end() || !it->second.containsValueOfType<std::string>()) return {};
+    return it->second.get<std::string>();
 }
 
 }  // namespace
 
+// The latest state NM signalled for each device and active connection, for waiters.
+struct NmClient::SignalState {
+    std::mutex mutex;
+    std::condition_variable changed;
+    struct Seen {
+        std::uint64_t generation = 0;
+        std::uint32_t state = 0;
+        std::uint32_t reason = 0;
+    };
+    std::map<std::string, Seen> devices;
+    std::map<std::string, Seen> actives;
+    std::function<void(bool)> owner_callback;
+};
+
 bool DaemonInfo::has_ovs() const {
     return std::find(capabilities.begin(), capabilities.end(), kCapabilityOvs) !=
            capabilities.end();
-}
-
-std::unique_ptr<sdbus::IConnection> connect_system_bus() {
-    try {
-        return sdbus::createSystemBusConnection();
-    } catch (const sdbus::Error& error) {
-        throw NmError("cannot connect to " + bus_address_for_humans() + ": " + error.getMessage());
-    }
 }
 
 std::string ovs_missing_message(const DaemonInfo& info) {
@@ -45,24 +77,229 @@ std::string ovs_missing_message(const DaemonInfo& info) {
            "OVS using scripts/build-nm-ovs.sh, and run that daemon instead of the packaged one.";
 }
 
-NmClient::NmClient(sdbus::IConnection& bus)
-    : bus_(bus), manager_(sdbus::createProxy(bus_, kBusName, kObjectPath)) {
-    manager_->finishRegistration();
+std::string device_state_name(std::uint32_t state) {
+    switch (state) {
+        case 0:
+            return "unknown";
+        case 10:
+            return "unmanaged";
+        case 20:
+            return "unavailable";
+        case 30:
+            return "disconnected";
+        case 40:
+            return "prepare";
+        case 50:
+            return "config";
+        case 60:
+            return "need-auth";
+        case 70:
+            return "ip-config";
+        case 80:
+            return "ip-check";
+        case 90:
+            return "secondaries";
+        case 100:
+            return "activated";
+        case 110:
+            return "deactivating";
+        case 120:
+            return "failed";
+    }
+    return "state-" + std::to_string(state);
 }
 
-NmClient::~NmClient() = default;
+std::string state_reason_name(std::uint32_t reason) {
+    // NMDeviceStateReason, NM's own spelling (nm-dbus-interface.h of 1.42).
+    static const char* const kNames[] = {"none",
+                                         "unknown",
+                                         "now-managed",
+                                         "now-unmanaged",
+                                         "config-failed",
+                                         "ip-config-unavailable",
+                                         "ip-config-expired",
+                                         "no-secrets",
+                                         "supplicant-disconnect",
+                                         "supplicant-config-failed",
+                                         "supplicant-failed",
+                                         "supplicant-timeout",
+                                         "ppp-start-failed",
+                                         "ppp-disconnect",
+                                         "ppp-failed",
+                                         "dhcp-start-failed",
+                                         "dhcp-error",
+                                         "dhcp-failed",
+                                         "shared-start-failed",
+                                         "shared-failed",
+                                         "autoip-start-failed",
+                                         "autoip-error",
+                                         "autoip-failed",
+                                         "modem-busy",
+                                         "modem-no-dial-tone",
+                                         "modem-no-carrier",
+                                         "modem-dial-timeout",
+                                         "modem-dial-failed",
+                                         "modem-init-failed",
+                                         "gsm-apn-failed",
+                                         "gsm-registration-not-searching",
+                                         "gsm-registration-denied",
+                                         "gsm-registration-timeout",
+                                         "gsm-registration-failed",
+                                         "gsm-pin-check-failed",
+                                         "firmware-missing",
+                                         "removed",
+                                         "sleeping",
+                                         "connection-removed",
+                                         "user-requested",
+                                         "carrier",
+                                         "connection-assumed",
+                                         "supplicant-available",
+                                         "modem-not-found",
+                                         "bt-failed",
+                                         "gsm-sim-not-inserted",
+                                         "gsm-sim-pin-required",
+                                         "gsm-sim-puk-required",
+                                         "gsm-sim-wrong",
+                                         "infiniband-mode",
+                                         "dependency-failed",
+                                         "br2684-failed",
+                                         "modem-manager-unavailable",
+                                         "ssid-not-found",
+                                         "secondary-connection-failed",
+                                         "dcb-fcoe-failed",
+                                         "teamd-control-failed",
+                                         "modem-failed",
+                                         "modem-available",
+                                         "sim-pin-incorrect",
+                                         "new-activation",
+                                         "parent-changed",
+                                         "parent-managed-changed",
+                                         "ovsdb-failed",
+                                         "ip-address-duplicate",
+                                         "ip-method-unsupported",
+                                         "sriov-configuration-failed",
+                                         "peer-not-found"};
+    if (reason < std::size(kNames)) return kNames[reason];
+    return "reason-" + std::to_string(reason);
+}
+
+NmClient::NmClient() : signals_(std::make_unique<SignalState>()) {
+    try {
+        bus_ = sdbus::createSystemBusConnection();
+    } catch (const sdbus::Error& error) {
+        throw NmError("cannot connect to " + bus_address_for_humans() + ": " + error.getMessage());
+    }
+    manager_ = sdbus::createProxy(*bus_, kBusName, kObjectPath);
+    manager_->finishRegistration();
+    settings_ = sdbus::createProxy(*bus_, kBusName, kSettingsPath);
+    settings_->finishRegistration();
+    // Match rules on the well-known name: the bus delivers the signals of whoever owns it, also
+    // after a restart of NetworkManager.
+    bus_->addMatch(
+        std::string("type='signal',sender='") + kBusName + "',interface='" + kDeviceInterface +
+            "',member='StateChanged'",
+        [this](sdbus::Message& m) { on_device_state_changed(m); }, sdbus::floating_slot);
+    bus_->addMatch(
+        std::string("type='signal',sender='") + kBusName + "',interface='" + kActiveInterface +
+            "',member='StateChanged'",
+        [this](sdbus::Message& m) { on_active_state_changed(m); }, sdbus::floating_slot);
+    bus_->addMatch(
+        std::string("type='signal',sender='") + kDbusName +
+            "',interface='org.freedesktop.DBus',member='NameOwnerChanged',arg0='" + kBusName + "'",
+        [this](sdbus::Message& m) { on_name_owner_changed(m); }, sdbus::floating_slot);
+    bus_->enterEventLoopAsync();
+}
+
+NmClient::~NmClient() {
+    try {
+        bus_->leaveEventLoop();
+    } catch (const sdbus::Error&) {
+        // The loop is gone already; nothing to stop.
+    }
+}
+
+// The callbacks run on the event loop thread; no exception may escape into sd-bus.
+void NmClient::on_device_state_changed(sdbus::Message& message) {
+    try {
+        std::uint32_t new_state = 0, old_state = 0, reason = 0;
+        message >> new_state >> old_state >> reason;
+        std::lock_guard lock(signals_->mutex);
+        auto& seen = signals_->devices[message.getPath()];
+        seen.generation++;
+        seen.state = new_state;
+        seen.reason = reason;
+        signals_->changed.notify_all();
+    } catch (const std::exception&) {
+        // A malformed signal carries nothing to wait for; waiters re-read the property.
+    }
+}
+
+void NmClient::on_active_state_changed(sdbus::Message& message) {
+    try {
+        std::uint32_t state = 0, reason = 0;
+        message >> state >> reason;
+        std::lock_guard lock(signals_->mutex);
+        auto& seen = signals_->actives[message.getPath()];
+        seen.generation++;
+        seen.state = state;
+        seen.reason = reason;
+        signals_->changed.notify_all();
+    } catch (const std::exception&) {
+    }
+}
+
+void NmClient::on_name_owner_changed(sdbus::Message& message) {
+    std::function<void(bool)> callback;
+    bool running = false;
+    try {
+        std::string name, old_owner, new_owner;
+        message >> name >> old_owner >> new_owner;
+        running = !new_owner.empty();
+        {
+            std::lock_guard wire_lock(wire_mutex_);
+            wire_names_.reset();  // a new NM may be another version
+        }
+        std::lock_guard lock(signals_->mutex);
+        // A new NM has new object paths' states: forget what the old one said.
+        signals_->devices.clear();
+        signals_->actives.clear();
+        signals_->changed.notify_all();
+        callback = signals_->owner_callback;
+    } catch (const std::exception&) {
+        return;
+    }
+    if (callback) {
+        try {
+            callback(running);
+        } catch (...) {
+            // The callback owner logs its own failures; nothing may cross into sd-bus.
+        }
+    }
+}
+
+void NmClient::on_nm_owner_changed(std::function<void(bool)> callback) {
+    std::lock_guard lock(signals_->mutex);
+    signals_->owner_callback = std::move(callback);
+}
+
+template <typename T>
+T NmClient::get_property(const std::string& path, const char* interface, const char* name) {
+    return nm_call("reading " + std::string(name) + " of " + path, [&] {
+        auto proxy = sdbus::createProxy(*bus_, kBusName, path);
+        proxy->finishRegistration();
+        return proxy->getProperty(name).onInterface(interface).get<T>();
+    });
+}
 
 DaemonInfo NmClient::daemon_info() {
-    DaemonInfo info;
-    try {
+    return nm_call("reading NetworkManager's Version and Capabilities", [&] {
+        DaemonInfo info;
         info.version = manager_->getProperty("Version").onInterface(kInterface).get<std::string>();
         info.capabilities = manager_->getProperty("Capabilities")
                                 .onInterface(kInterface)
                                 .get<std::vector<std::uint32_t>>();
-    } catch (const sdbus::Error& error) {
-        rethrow_as_nm_error(error, "reading NetworkManager's Version and Capabilities");
-    }
-    return info;
+        return info;
+    });
 }
 
 DaemonInfo NmClient::require_ovs() {
@@ -71,16 +308,432 @@ DaemonInfo NmClient::require_ovs() {
     return info;
 }
 
+WireNames NmClient::wire_names() {
+    {
+        std::lock_guard lock(wire_mutex_);
+        if (wire_names_) return *wire_names_;
+    }
+    WireNames names = wire_names_for(daemon_info().version);
+    std::lock_guard lock(wire_mutex_);
+    wire_names_ = names;
+    return names;
+}
+
 std::string NmClient::introspect() {
-    std::string xml;
-    try {
+    return nm_call("introspecting NetworkManager", [&] {
+        std::string xml;
         manager_->callMethod("Introspect")
             .onInterface("org.freedesktop.DBus.Introspectable")
             .storeResultsTo(xml);
-    } catch (const sdbus::Error& error) {
-        rethrow_as_nm_error(error, "introspecting NetworkManager");
+        return xml;
+    });
+}
+
+bool NmClient::nm_running() {
+    try {
+        auto dbus = sdbus::createProxy(*bus_, kDbusName, kDbusPath);
+        dbus->finishRegistration();
+        bool has_owner = false;
+        dbus->callMethod("NameHasOwner")
+            .onInterface("org.freedesktop.DBus")
+            .withArguments(std::string(kBusName))
+            .storeResultsTo(has_owner);
+        return has_owner;
+    } catch (const sdbus::Error&) {
+        return false;
     }
-    return xml;
+}
+
+std::string NmClient::add_connection(const Settings& settings, std::uint32_t flags) {
+    std::string id;
+    if (auto c = settings.find("connection"); c != settings.end())
+        id = variant_string(c->second, "id");
+    return nm_call("adding profile '" + id + "'", [&] {
+        sdbus::ObjectPath path;
+        std::map<std::string, sdbus::Variant> result;
+        settings_->callMethod("AddConnection2")
+            .onInterface(kSettingsInterface)
+            .withArguments(settings, flags, std::map<std::string, sdbus::Variant>{})
+            .storeResultsTo(path, result);
+        return std::string(path);
+    });
+}
+
+void NmClient::update_connection(const std::string& path, const Settings& settings,
+                                 bool in_memory) {
+    nm_call("updating profile " + path, [&] {
+        auto proxy = sdbus::createProxy(*bus_, kBusName, path);
+        proxy->finishRegistration();
+        std::map<std::string, sdbus::Variant> result;
+        const std::uint32_t flags = in_memory ? 0x2 : 0x1;  // IN_MEMORY | TO_DISK
+        proxy->callMethod("Update2")
+            .onInterface(kConnectionInterface)
+            .withArguments(settings, flags, std::map<std::string, sdbus::Variant>{})
+            .storeResultsTo(result);
+    });
+}
+
+void NmClient::delete_connection(const std::string& path) {
+    nm_call("deleting profile " + path, [&] {
+        auto proxy = sdbus::createProxy(*bus_, kBusName, path);
+        proxy->finishRegistration();
+        proxy->callMethod("Delete").onInterface(kConnectionInterface);
+    });
+}
+
+Settings NmClient::get_settings(const std::string& path) {
+    return nm_call("reading profile " + path, [&] {
+        auto proxy = sdbus::createProxy(*bus_, kBusName, path);
+        proxy->finishRegistration();
+        Settings settings;
+        proxy->callMethod("GetSettings").onInterface(kConnectionInterface).storeResultsTo(settings);
+        return settings;
+    });
+}
+
+std::vector<std::string> NmClient::list_connection_paths() {
+    return nm_call("listing profiles", [&] {
+        std::vector<sdbus::ObjectPath> paths;
+        settings_->callMethod("ListConnections")
+            .onInterface(kSettingsInterface)
+            .storeResultsTo(paths);
+        return std::vector<std::string>(paths.begin(), paths.end());
+    });
+}
+
+std::optional<ConnectionInfo> NmClient::connection_info(const std::string& path) {
+    Settings settings;
+    bool unsaved = false;
+    try {
+        auto proxy = sdbus::createProxy(*bus_, kBusName, path);
+        proxy->finishRegistration();
+        proxy->callMethod("GetSettings").onInterface(kConnectionInterface).storeResultsTo(settings);
+        unsaved = proxy->getProperty("Unsaved").onInterface(kConnectionInterface).get<bool>();
+    } catch (const sdbus::Error& error) {
+        if (error.getName() == "org.freedesktop.DBus.Error.UnknownObject" ||
+            error.getName() == "org.freedesktop.DBus.Error.UnknownMethod") {
+            return std::nullopt;  // deleted meanwhile
+        }
+        rethrow_as_nm_error(error, "reading profile " + path);
+    }
+    ConnectionInfo info;
+    info.path = path;
+    info.in_memory = unsaved;
+    const SettingValues& connection = settings["connection"];
+    info.id = variant_string(connection, "id");
+    info.uuid = variant_string(connection, "uuid");
+    info.type = variant_string(connection, "type");
+    info.interface_name = variant_string(connection, "interface-name");
+    info.controller = variant_string(connection, "master");
+    if (info.controller.empty()) info.controller = variant_string(connection, "controller");
+    if (auto ext = settings.find("ovs-external-ids"); ext != settings.end()) {
+        if (auto data = ext->second.find("data");
+            data != ext->second.end() &&
+            data->second.containsValueOfType<std::map<std::string, std::string>>()) {
+            info.external_ids = data->second.get<std::map<std::string, std::string>>();
+        }
+    }
+    return info;
+}
+
+std::vector<ConnectionInfo> NmClient::list_connections() {
+    std::vector<ConnectionInfo> result;
+    for (const std::string& path : list_connection_paths()) {
+        if (auto info = connection_info(path)) result.push_back(std::move(*info));
+    }
+    return result;
+}
+
+std::optional<std::string> NmClient::connection_path_by_uuid(const std::string& uuid) {
+    try {
+        sdbus::ObjectPath path;
+        settings_->callMethod("GetConnectionByUuid")
+            .onInterface(kSettingsInterface)
+            .withArguments(uuid)
+            .storeResultsTo(path);
+        return std::string(path);
+    } catch (const sdbus::Error& error) {
+        if (error.getName() == "org.freedesktop.NetworkManager.Settings.InvalidConnection") {
+            return std::nullopt;
+        }
+        rethrow_as_nm_error(error, "looking up profile " + uuid);
+    }
+}
+
+std::string NmClient::activate(const std::string& connection_path, const std::string& device_path) {
+    return nm_call("activating profile " + connection_path, [&] {
+        sdbus::ObjectPath active;
+        manager_->callMethod("ActivateConnection")
+            .onInterface(kInterface)
+            .withArguments(sdbus::ObjectPath(connection_path), sdbus::ObjectPath(device_path),
+                           sdbus::ObjectPath("/"))
+            .storeResultsTo(active);
+        return std::string(active);
+    });
+}
+
+void NmClient::deactivate(const std::string& active_path) {
+    nm_call("deactivating " + active_path, [&] {
+        manager_->callMethod("DeactivateConnection")
+            .onInterface(kInterface)
+            .withArguments(sdbus::ObjectPath(active_path));
+    });
+}
+
+std::vector<std::string> NmClient::all_devices() {
+    return nm_call("listing devices", [&] {
+        std::vector<sdbus::ObjectPath> paths;
+        manager_->callMethod("GetAllDevices").onInterface(kInterface).storeResultsTo(paths);
+        return std::vector<std::string>(paths.begin(), paths.end());
+    });
+}
+
+DeviceInfo NmClient::device(const std::string& path) {
+    return nm_call("reading device " + path, [&] {
+        auto proxy = sdbus::createProxy(*bus_, kBusName, path);
+        proxy->finishRegistration();
+        std::map<std::string, sdbus::Variant> props;
+        proxy->callMethod("GetAll")
+            .onInterface(kPropertiesInterface)
+            .withArguments(std::string(kDeviceInterface))
+            .storeResultsTo(props);
+        DeviceInfo info;
+        info.path = path;
+        info.interface = props["Interface"].get<std::string>();
+        info.type = props["DeviceType"].get<std::uint32_t>();
+        info.state = props["State"].get<std::uint32_t>();
+        info.state_reason =
+            std::get<1>(props["StateReason"].get<sdbus::Struct<std::uint32_t, std::uint32_t>>());
+        info.active_connection = props["ActiveConnection"].get<sdbus::ObjectPath>();
+        info.managed = props["Managed"].get<bool>();
+        info.real = props["Real"].get<bool>();
+        return info;
+    });
+}
+
+std::vector<DeviceInfo> NmClient::devices() {
+    std::vector<DeviceInfo> result;
+    for (const std::string& path : all_devices()) {
+        try {
+            result.push_back(device(path));
+        } catch (const NmError&) {
+            // The device went away while listing.
+        }
+    }
+    return result;
+}
+
+std::optional<DeviceInfo> NmClient::device_by_interface(const std::string& ifname,
+                                                        const std::vector<std::uint32_t>& types) {
+    for (const std::string& path : all_devices()) {
+        DeviceInfo info;
+        try {
+            info = device(path);
+        } catch (const NmError&) {
+            continue;
+        }
+        if (info.interface != ifname) continue;
+        if (types.empty() || std::find(types.begin(), types.end(), info.type) != types.end()) {
+            return info;
+        }
+    }
+    return std::nullopt;
+}
+
+void NmClient::set_managed(const std::string& device_path, bool managed) {
+    nm_call("setting Managed of " + device_path, [&] {
+        auto proxy = sdbus::createProxy(*bus_, kBusName, device_path);
+        proxy->finishRegistration();
+        proxy->setProperty("Managed").onInterface(kDeviceInterface).toValue(managed);
+    });
+}
+
+Ip4Info NmClient::ip4_config(const std::string& device_path) {
+    Ip4Info info;
+    const auto config = get_property<sdbus::ObjectPath>(device_path, kDeviceInterface, "Ip4Config");
+    if (config == "/" || config.empty()) return info;
+    const char* ip4 = "org.freedesktop.NetworkManager.IP4Config";
+    for (auto& entry : get_property<std::vector<std::map<std::string, sdbus::Variant>>>(
+             config, ip4, "AddressData")) {
+        info.addresses.push_back(
+            {entry["address"].get<std::string>(), entry["prefix"].get<std::uint32_t>()});
+    }
+    info.gateway = get_property<std::string>(config, ip4, "Gateway");
+    for (auto& entry : get_property<std::vector<std::map<std::string, sdbus::Variant>>>(
+             config, ip4, "NameserverData")) {
+        info.dns.push_back(entry["address"].get<std::string>());
+    }
+    return info;
+}
+
+TunProperties NmClient::tun_properties(const std::string& device_path) {
+    return nm_call("reading tun properties of " + device_path, [&] {
+        auto proxy = sdbus::createProxy(*bus_, kBusName, device_path);
+        proxy->finishRegistration();
+        std::map<std::string, sdbus::Variant> props;
+        proxy->callMethod("GetAll")
+            .onInterface(kPropertiesInterface)
+            .withArguments(std::string("org.freedesktop.NetworkManager.Device.Tun"))
+            .storeResultsTo(props);
+        TunProperties tun;
+        tun.mode = props["Mode"].get<std::string>() == "tun" ? 1 : 2;
+        const auto owner = props["Owner"].get<std::int64_t>();
+        const auto group = props["Group"].get<std::int64_t>();
+        if (owner >= 0) tun.owner = owner;
+        if (group >= 0) tun.group = group;
+        tun.pi = !props["NoPi"].get<bool>();
+        tun.vnet_hdr = props["VnetHdr"].get<bool>();
+        tun.multi_queue = props["MultiQueue"].get<bool>();
+        return tun;
+    });
+}
+
+DeviceInfo NmClient::wait_device_state(const std::string& device_path,
+                                       const std::function<bool(std::uint32_t)>& done,
+                                       Clock::time_point deadline) {
+    std::uint64_t generation = 0;
+    {
+        std::lock_guard lock(signals_->mutex);
+        generation = signals_->devices[device_path].generation;
+    }
+    DeviceInfo info = device(device_path);
+    std::unique_lock lock(signals_->mutex);
+    auto& seen = signals_->devices[device_path];
+    // A signal newer than our read wins; D-Bus keeps one sender's messages in order.
+    if (seen.generation != generation) {
+        info.state = seen.state;
+        info.state_reason = seen.reason;
+    }
+    generation = seen.generation;
+    for (;;) {
+        if (done(info.state)) return info;
+        if (info.state == kStateFailed) {
+            throw NmError("device " + info.interface +
+                          " failed: " + state_reason_name(info.state_reason));
+        }
+        if (signals_->changed.wait_until(lock, deadline) == std::cv_status::timeout) {
+            throw NmError("timed out waiting for device " + info.interface + " (state " +
+                          device_state_name(info.state) + ", reason " +
+                          state_reason_name(info.state_reason) + ")");
+        }
+        auto it = signals_->devices.find(device_path);
+        if (it != signals_->devices.end() && it->second.generation != generation) {
+            generation = it->second.generation;
+            info.state = it->second.state;
+            info.state_reason = it->second.reason;
+        }
+    }
+}
+
+void NmClient::wait_active_connection(const std::string& active_path, Clock::time_point deadline) {
+    // NMActiveConnectionState: 1 activating, 2 activated, 3 deactivating, 4 deactivated.
+    std::uint64_t generation = 0;
+    {
+        std::lock_guard lock(signals_->mutex);
+        generation = signals_->actives[active_path].generation;
+    }
+    std::uint32_t state = 0;
+    std::uint32_t reason = 0;
+    try {
+        auto proxy = sdbus::createProxy(*bus_, kBusName, active_path);
+        proxy->finishRegistration();
+        state = proxy->getProperty("State").onInterface(kActiveInterface).get<std::uint32_t>();
+    } catch (const sdbus::Error&) {
+        state = 4;  // the object is gone: deactivated
+    }
+    std::unique_lock lock(signals_->mutex);
+    auto& seen = signals_->actives[active_path];
+    if (seen.generation != generation) {
+        state = seen.state;
+        reason = seen.reason;
+    }
+    generation = seen.generation;
+    for (;;) {
+        if (state == 2) return;
+        if (state >= 3) {
+            // NMActiveConnectionStateReason numbers; the device's reason is more telling and
+            // the caller reads it.
+            throw NmError("activation " + active_path + " ended (active connection reason " +
+                          std::to_string(reason) + ")");
+        }
+        if (signals_->changed.wait_until(lock, deadline) == std::cv_status::timeout) {
+            throw NmError("timed out waiting for activation " + active_path);
+        }
+        auto it = signals_->actives.find(active_path);
+        if (it != signals_->actives.end() && it->second.generation != generation) {
+            generation = it->second.generation;
+            state = it->second.state;
+            reason = it->second.reason;
+        }
+    }
+}
+
+std::string NmClient::checkpoint_create(const std::vector<std::string>& devices,
+                                        std::uint32_t rollback_timeout_s, std::uint32_t flags) {
+    return nm_call("creating a checkpoint", [&] {
+        std::vector<sdbus::ObjectPath> paths(devices.begin(), devices.end());
+        sdbus::ObjectPath checkpoint;
+        manager_->callMethod("CheckpointCreate")
+            .onInterface(kInterface)
+            .withArguments(paths, rollback_timeout_s, flags)
+            .storeResultsTo(checkpoint);
+        return std::string(checkpoint);
+    });
+}
+
+std::map<std::string, std::uint32_t> NmClient::checkpoint_rollback(const std::string& checkpoint) {
+    return nm_call("rolling back checkpoint " + checkpoint, [&] {
+        std::map<std::string, std::uint32_t> result;
+        manager_->callMethod("CheckpointRollback")
+            .onInterface(kInterface)
+            .withArguments(sdbus::ObjectPath(checkpoint))
+            .storeResultsTo(result);
+        return result;
+    });
+}
+
+void NmClient::checkpoint_destroy(const std::string& checkpoint) {
+    nm_call("destroying checkpoint " + checkpoint, [&] {
+        manager_->callMethod("CheckpointDestroy")
+            .onInterface(kInterface)
+            .withArguments(sdbus::ObjectPath(checkpoint));
+    });
+}
+
+std::vector<std::string> NmClient::checkpoints() {
+    auto paths =
+        get_property<std::vector<sdbus::ObjectPath>>(kObjectPath, kInterface, "Checkpoints");
+    return std::vector<std::string>(paths.begin(), paths.end());
+}
+
+std::pair<std::int64_t, std::uint32_t> NmClient::checkpoint_times(const std::string& checkpoint) {
+    const char* iface = "org.freedesktop.NetworkManager.Checkpoint";
+    return {get_property<std::int64_t>(checkpoint, iface, "Created"),
+            get_property<std::uint32_t>(checkpoint, iface, "RollbackTimeout")};
+}
+
+CheckpointGuard::CheckpointGuard(NmClient& nm, const std::vector<std::string>& devices,
+                                 std::uint32_t rollback_timeout_s, std::uint32_t flags)
+    : nm_(nm), path_(nm.checkpoint_create(devices, rollback_timeout_s, flags)) {}
+
+CheckpointGuard::~CheckpointGuard() {
+    if (done_) return;
+    try {
+        nm_.checkpoint_rollback(path_);
+    } catch (const NmError&) {
+        // NM rolls back by itself when the checkpoint's timeout expires.
+    }
+}
+
+void CheckpointGuard::commit() {
+    if (done_) return;
+    done_ = true;
+    nm_.checkpoint_destroy(path_);
+}
+
+std::map<std::string, std::uint32_t> CheckpointGuard::rollback() {
+    done_ = true;
+    return nm_.checkpoint_rollback(path_);
 }
 
 }  // namespace opa::nm

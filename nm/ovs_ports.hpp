@@ -1,0 +1,86 @@
+// Container ports on the agent's bridge, made of NetworkManager profiles: for each port an
+// ovs-port profile (controller = the bridge) and a member profile for the interface itself
+// (802-3-ethernet for a veth or NIC, tun for a tap). Profiles live in memory (a reboot leaves no
+// stale ones) and carry the agent's id scheme and ovs-external-ids, so the agent only ever
+// deletes what it created.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "nm/nm_client.hpp"
+#include "nm/profiles.hpp"
+
+namespace opa::nm {
+
+struct PortRequest {
+    std::string ifname;  // the interface, and the name of its OVS port
+    VlanOptions vlan;
+    std::optional<std::uint32_t> vmid;
+};
+
+enum class AttachState { Activated, Pending };
+
+struct AttachResult {
+    AttachState state = AttachState::Pending;
+    std::string port_uuid;
+    std::string port_profile;  // object paths
+    std::string member_uuid;
+    std::string member_profile;
+    std::string member_type;  // 802-3-ethernet | tun
+    std::string device;       // the interface's NM device, "" while pending
+    std::string active_connection;
+    bool created = false;  // false: the profiles existed already
+};
+
+struct DetachResult {
+    std::vector<std::string> deleted_uuids;
+    std::vector<std::string> deleted_profiles;
+};
+
+// A port the agent owns, as NetworkManager's profiles describe it.
+struct OwnedPort {
+    std::string name;
+    std::optional<ConnectionInfo> port;
+    std::optional<ConnectionInfo> member;
+};
+
+class OvsPorts {
+  public:
+    OvsPorts(NmClient& nm, std::string bridge_name,
+             std::chrono::milliseconds activation_timeout = std::chrono::seconds(30));
+
+    // Creates the port's profiles (unless they exist) and, when the interface exists, activates
+    // them and waits until NM reports the device ACTIVATED. Without the interface the port is
+    // Pending: NM holds the profiles, and a later attach() activates them. On failure every
+    // profile this call created is deleted again and the device's state rolled back.
+    AttachResult attach(const PortRequest& request);
+    // Deletes the port's profiles (only the agent's own); NM removes the OVS port with them.
+    // Throws NmError when the agent has no profile for `ifname`.
+    DetachResult detach(const std::string& ifname);
+    // Changes VLAN settings of a port; applied to the live port by re-activating it.
+    void set_vlan(const std::string& ifname, const VlanOptions& vlan);
+    // Every port whose profiles the agent owns.
+    std::vector<OwnedPort> owned_ports();
+    std::optional<OwnedPort> owned_port(const std::string& ifname);
+
+    // The bridge's profile (type ovs-bridge, interface-name = bridge), if any.
+    std::optional<ConnectionInfo> bridge_profile();
+    const std::string& bridge_name() const { return bridge_name_; }
+
+  private:
+    void ensure_bridge_active(const ConnectionInfo& bridge, Clock::time_point deadline);
+
+    NmClient& nm_;
+    std::string bridge_name_;
+    std::chrono::milliseconds activation_timeout_;
+};
+
+// Is this profile one the agent created? (Its id follows the scheme, and where it carries
+// ovs-external-ids they name the agent as owner.)
+bool is_owned_by_agent(const ConnectionInfo& info);
+
+}  // namespace opa::nm

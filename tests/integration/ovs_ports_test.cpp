@@ -1,0 +1,174 @@
+// Ports through the real NetworkManager with OVS in the sandbox: veths and taps attached and
+// detached, VLAN tags set and changed on a live port, pending ports, and bad input. OVSDB is
+// only read (ovs-vsctl list/get), never written.
+#include <gtest/gtest.h>
+
+#include <memory>
+
+#include "nm/nm_client.hpp"
+#include "nm/ovs_ports.hpp"
+#include "tests/support/wait.hpp"
+
+namespace {
+
+using opa::test::run;
+using opa::test::trim;
+using opa::test::wait_until;
+namespace nm = opa::nm;
+
+constexpr const char* kBridge = "opatest0";
+
+bool ovs_has_port(const std::string& port) {
+    auto r = run(std::string("ovs-vsctl --timeout=5 list-ports ") + kBridge);
+    return r.ok() && ("\n" + r.output).find("\n" + port + "\n") != std::string::npos;
+}
+
+std::string ovs_get(const std::string& table, const std::string& row, const std::string& column) {
+    return trim(run("ovs-vsctl --timeout=5 get " + table + " " + row + " " + column).output);
+}
+
+// The bridge the tests attach to: an ovs-bridge on the userspace datapath with an internal port,
+// as setup-bridge makes it.
+void ensure_bridge(nm::NmClient& client) {
+    nm::OvsPorts ports(client, kBridge);
+    if (ports.bridge_profile()) return;
+    const nm::WireNames wire = client.wire_names();
+    const nm::ProfileCommon bridge{nm::new_uuid(), false};
+    const nm::ProfileCommon port{nm::new_uuid(), false, true};
+    const nm::ProfileCommon iface{nm::new_uuid(), false};
+    const std::string bridge_path =
+        client.add_connection(nm::bridge_profile(kBridge, bridge, "netdev"), nm::kAddInMemory);
+    client.add_connection(nm::port_profile(kBridge, port, bridge.uuid, {}, std::nullopt, wire),
+                          nm::kAddInMemory);
+    client.add_connection(nm::internal_interface_profile(kBridge, iface, port.uuid, {}, wire),
+                          nm::kAddInMemory);
+    // The rules: activate only the bridge; it brings up its port and interface.
+    client.activate(bridge_path);
+    auto device = client.device_by_interface(kBridge, {nm::kDeviceOvsInterface});
+    ASSERT_TRUE(device);
+    client.wait_device_state(
+        device->path, [](std::uint32_t s) { return s == nm::kStateActivated; },
+        nm::Clock::now() + std::chrono::seconds(20));
+}
+
+class OvsPortsTest : public ::testing::Test {
+  protected:
+    static void SetUpTestSuite() {
+        client_ = std::make_unique<nm::NmClient>();
+        ensure_bridge(*client_);
+    }
+    static void TearDownTestSuite() { client_.reset(); }
+    void TearDown() override {
+        for (const auto& link : links_) run("ip link del " + link);
+        nm::OvsPorts ports(*client_, kBridge);
+        for (const auto& port : ports.owned_ports()) ports.detach(port.name);
+    }
+    void add_veth(const std::string& name) {
+        ASSERT_TRUE(run("ip link add " + name + " type veth peer name " + name + "p").ok());
+        ASSERT_TRUE(run("ip link set " + name + "p up").ok());
+        links_.push_back(name);
+    }
+    void add_tap(const std::string& name) {
+        ASSERT_TRUE(run("ip tuntap add dev " + name + " mode tap").ok());
+        links_.push_back(name);
+    }
+    static std::unique_ptr<nm::NmClient> client_;
+    std::vector<std::string> links_;
+};
+std::unique_ptr<nm::NmClient> OvsPortsTest::client_;
+
+TEST_F(OvsPortsTest, VethIsAttachedAndDetached) {
+    add_veth("opav1");
+    nm::OvsPorts ports(*client_, kBridge);
+    const nm::AttachResult result = ports.attach({"opav1", {}, 101});
+    EXPECT_EQ(result.state, nm::AttachState::Activated);
+    EXPECT_EQ(result.member_type, "802-3-ethernet");
+    EXPECT_TRUE(wait_until([] { return ovs_has_port("opav1"); }));
+    EXPECT_EQ(client_->device(result.device).state, nm::kStateActivated);
+    // Ownership is recorded in OVSDB through NM's ovs-external-ids.
+    const std::string ids = ovs_get("port", "opav1", "external_ids");
+    EXPECT_NE(ids.find("owner=ovs-port-agent"), std::string::npos) << ids;
+    EXPECT_NE(ids.find("vmid=\"101\""), std::string::npos) << ids;
+    EXPECT_NE(ids.find("NM.connection.uuid"), std::string::npos) << ids;
+    // Profiles are in memory only, so a reboot leaves none behind.
+    auto owned = ports.owned_port("opav1");
+    ASSERT_TRUE(owned && owned->port && owned->member);
+    EXPECT_TRUE(owned->port->in_memory);
+    EXPECT_TRUE(owned->member->in_memory);
+
+    const nm::DetachResult detached = ports.detach("opav1");
+    EXPECT_EQ(detached.deleted_uuids.size(), 2u);
+    EXPECT_TRUE(wait_until([] { return !ovs_has_port("opav1"); }));
+    EXPECT_FALSE(ports.owned_port("opav1"));
+    EXPECT_FALSE(client_->connection_path_by_uuid(result.port_uuid));
+}
+
+TEST_F(OvsPortsTest, TapIsAttachedWithATunProfile) {
+    add_tap("tap120i0");
+    nm::OvsPorts ports(*client_, kBridge);
+    const nm::AttachResult result = ports.attach({"tap120i0", {}, 120});
+    EXPECT_EQ(result.state, nm::AttachState::Activated);
+    EXPECT_EQ(result.member_type, "tun");
+    EXPECT_TRUE(wait_until([] { return ovs_has_port("tap120i0"); }));
+    ports.detach("tap120i0");
+    EXPECT_TRUE(wait_until([] { return !ovs_has_port("tap120i0"); }));
+}
+
+TEST_F(OvsPortsTest, VlanTagIsSetAndChangedOnALivePort) {
+    add_veth("opav2");
+    nm::OvsPorts ports(*client_, kBridge);
+    nm::VlanOptions vlan;
+    vlan.tag = 10;
+    ports.attach({"opav2", vlan, std::nullopt});
+    EXPECT_TRUE(wait_until([] { return ovs_get("port", "opav2", "tag") == "10"; }))
+        << ovs_get("port", "opav2", "tag");
+    vlan.tag = 20;
+    ports.set_vlan("opav2", vlan);
+    EXPECT_TRUE(wait_until([] { return ovs_get("port", "opav2", "tag") == "20"; }))
+        << ovs_get("port", "opav2", "tag");
+    EXPECT_TRUE(ovs_has_port("opav2"));
+}
+
+TEST_F(OvsPortsTest, PortIsPendingUntilItsLinkAppears) {
+    nm::OvsPorts ports(*client_, kBridge);
+    const nm::AttachResult pending = ports.attach({"opav3", {}, std::nullopt});
+    EXPECT_EQ(pending.state, nm::AttachState::Pending);
+    EXPECT_TRUE(pending.created);
+    EXPECT_FALSE(ovs_has_port("opav3"));
+    add_veth("opav3");
+    ASSERT_TRUE(wait_until([&] { return client_->device_by_interface("opav3").has_value(); }));
+    const nm::AttachResult attached = ports.attach({"opav3", {}, std::nullopt});
+    EXPECT_EQ(attached.state, nm::AttachState::Activated);
+    EXPECT_FALSE(attached.created);
+    EXPECT_EQ(attached.port_uuid, pending.port_uuid);
+    EXPECT_TRUE(wait_until([] { return ovs_has_port("opav3"); }));
+}
+
+TEST_F(OvsPortsTest, BadTagIsRejectedBeforeAnyChange) {
+    add_veth("opav4");
+    nm::OvsPorts ports(*client_, kBridge);
+    nm::VlanOptions vlan;
+    vlan.tag = 4095;
+    const size_t before = client_->list_connection_paths().size();
+    EXPECT_THROW(ports.attach({"opav4", vlan, std::nullopt}), nm::NmError);
+    EXPECT_EQ(client_->list_connection_paths().size(), before);
+    EXPECT_FALSE(ovs_has_port("opav4"));
+}
+
+TEST_F(OvsPortsTest, MissingBridgeSaysHowToCreateIt) {
+    nm::OvsPorts ports(*client_, "nosuchbr");
+    try {
+        ports.attach({"opav5", {}, std::nullopt});
+        FAIL() << "attach to a missing bridge succeeded";
+    } catch (const nm::NmError& error) {
+        EXPECT_NE(std::string(error.what()).find("setup-bridge"), std::string::npos)
+            << error.what();
+    }
+}
+
+TEST_F(OvsPortsTest, DetachOfAnUnknownPortFails) {
+    nm::OvsPorts ports(*client_, kBridge);
+    EXPECT_THROW(ports.detach("opanone"), nm::NmError);
+}
+
+}  // namespace
