@@ -246,6 +246,28 @@ bool split_canonical_line(std::string_view line, LineParts& parts) noexcept {
     return true;
 }
 
+bool nesting_deeper_than(std::string_view json_text, int limit) noexcept {
+    int depth = 0;
+    bool in_string = false;
+    for (std::size_t i = 0; i < json_text.size(); ++i) {
+        char c = json_text[i];
+        if (in_string) {
+            if (c == '\\') {
+                ++i;
+            } else if (c == '"') {
+                in_string = false;
+            }
+        } else if (c == '"') {
+            in_string = true;
+        } else if (c == '{' || c == '[') {
+            if (++depth > limit) return true;
+        } else if (c == '}' || c == ']') {
+            --depth;
+        }
+    }
+    return false;
+}
+
 void hash_line(Sha256& sha, const LineParts& parts, char (&hex_out)[64]) {
     sha.update(parts.prev_hash);
     sha.update(parts.before_hash);

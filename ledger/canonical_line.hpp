@@ -34,6 +34,11 @@ void build_line(Sha256& sha, std::string_view action_json, std::string_view deta
 // also produces the diagnostic.
 bool split_canonical_line(std::string_view line, LineParts& parts) noexcept;
 
+// nlohmann::json parses iteratively but copies and serializes recursively, so a hostile line
+// nested a hundred thousand levels deep would overflow the stack. Lines are screened first.
+inline constexpr int kMaxNesting = 512;
+bool nesting_deeper_than(std::string_view json_text, int limit) noexcept;
+
 // Hash of a line accepted by split_canonical_line.
 void hash_line(Sha256& sha, const LineParts& parts, char (&hex_out)[64]);
 

@@ -47,6 +47,10 @@ namespace {
 // integer "ts") is an error: the old format is verifiable but we do not extend it.
 bool read_chain_position(std::string_view line, const fs::path& path, std::uint64_t& seq,
                          std::string& hash, std::string& why_not) {
+    if (canonical::nesting_deeper_than(line, canonical::kMaxNesting)) {
+        why_not = "nested too deeply";
+        return false;
+    }
     json object = json::parse(line.begin(), line.end(), nullptr, /*allow_exceptions=*/false);
     if (object.is_discarded() || !object.is_object()) {
         why_not = "not a JSON object";
@@ -293,11 +297,16 @@ Recovery Ledger::move_torn_tail_aside(const TailState& tail, off_t file_size) {
     posix::pread_exact(fd_.get(), torn_bytes.data(), torn_bytes.size(), tail.good_end, path_);
 
     fs::path base = path_;
-    base += ".torn-" + std::to_string(unix_milliseconds_now());
+    base += ".torn-";
+    base += std::to_string(unix_milliseconds_now());
     UniqueFd torn_fd;
     for (int attempt = 0; !torn_fd; ++attempt) {
         recovery.moved_to = base;
-        if (attempt > 0) recovery.moved_to += "-" + std::to_string(attempt);
+        if (attempt > 0) {
+            // Appended piecewise: "-" + std::to_string() trips GCC 12's bogus -Wrestrict.
+            recovery.moved_to += "-";
+            recovery.moved_to += std::to_string(attempt);
+        }
         int fd = ::open(recovery.moved_to.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0640);
         if (fd >= 0) {
             torn_fd.reset(fd);

@@ -7,6 +7,7 @@
 #include <cstring>
 #include <nlohmann/json.hpp>
 
+#include "ledger/canonical_line.hpp"
 #include "ledger/posix_file.hpp"
 
 namespace opa::ledger {
@@ -20,6 +21,8 @@ Entry entry_from_line(std::string_view line, std::uint64_t line_number, const fs
     auto where = [&] {
         return "ledger: " + path.string() + ":" + std::to_string(line_number) + ": ";
     };
+    if (canonical::nesting_deeper_than(line, canonical::kMaxNesting))
+        throw LedgerError(where() + "nested too deeply");
     json object = json::parse(line.begin(), line.end(), nullptr, /*allow_exceptions=*/false);
     if (object.is_discarded() || !object.is_object())
         throw LedgerError(where() + "not a JSON object");

@@ -6,6 +6,7 @@
 #include <array>
 #include <cerrno>
 #include <cstring>
+#include <memory>
 #include <nlohmann/json.hpp>
 #include <optional>
 #include <vector>
@@ -38,24 +39,19 @@ class Verifier {
 
     // Checks one complete line (without '\n'); false = the report now holds the failure.
     bool check_line(std::string_view line, std::uint64_t line_number) {
-        if (line_number == 1) {
-            // Only the general path can tell v1 from v2; every later line takes the fast path
-            // first.
-            if (!check_general(line, line_number)) return false;
-        } else if (report_.format == Format::v2) {
+        // The fast path needs a "seq", so a v1 first line always takes the general path, which
+        // switches the file to v1.
+        if (report_.format == Format::v2) {
             canonical::LineParts parts;
             if (canonical::split_canonical_line(line, parts)) {
-                if (!check_chain(line_number, parts.seq, parts.prev_hash, parts.hash)) return false;
+                if (!check_chain(line_number, parts.seq, parts.prev_hash)) return false;
                 canonical::hash_line(sha_, parts, computed_hash_);
                 if (!check_hash(line_number, parts.hash)) return false;
                 accept(line_number, parts.seq, parts.hash);
                 return true;
             }
-            if (!check_general(line, line_number)) return false;
-        } else if (!check_general(line, line_number)) {
-            return false;
         }
-        return true;
+        return check_general(line, line_number);
     }
 
     bool torn_tail(std::uint64_t line_number, std::size_t bytes) {
@@ -92,6 +88,9 @@ class Verifier {
 
   private:
     bool check_general(std::string_view line, std::uint64_t line_number) {
+        if (canonical::nesting_deeper_than(line, canonical::kMaxNesting))
+            return fail(Problem::parse_error, line_number, "", "",
+                        "nested deeper than " + std::to_string(canonical::kMaxNesting) + " levels");
         json object = json::parse(line.begin(), line.end(), nullptr, /*allow_exceptions=*/false);
         if (object.is_discarded()) {
             std::string parser_message = "unparsable";
@@ -135,7 +134,7 @@ class Verifier {
         std::string stored_hash = object["hash"].get<std::string>();
         std::uint64_t seq = object["seq"].get<std::uint64_t>();
         const auto& prev_hash = object["prev_hash"].get_ref<const std::string&>();
-        if (!check_chain(line_number, seq, prev_hash, stored_hash)) return false;
+        if (!check_chain(line_number, seq, prev_hash)) return false;
         object.erase("hash");
         sha_.update(prev_hash);
         sha_.update(object.dump());
@@ -203,8 +202,7 @@ class Verifier {
         return true;
     }
 
-    bool check_chain(std::uint64_t line_number, std::uint64_t seq, std::string_view prev_hash,
-                     std::string_view) {
+    bool check_chain(std::uint64_t line_number, std::uint64_t seq, std::string_view prev_hash) {
         if (prev_hash != report_.last_hash)
             return fail(Problem::chain_break, line_number, report_.last_hash,
                         std::string(prev_hash), "");
@@ -287,11 +285,12 @@ VerifyReport verify(const fs::path& ledger_path) {
     std::optional<HeadRecord> head = load_head(ledger_path, report.notes, head_problem);
     if (head) verifier.expect_head(*head);
 
-    std::vector<char> buffer(kReadBufferSize);
+    // Not value-initialised: zeroing 1 MiB per call would cost more than verifying a small file.
+    auto buffer = std::make_unique_for_overwrite<char[]>(kReadBufferSize);
     std::string carry;  // a line split across two reads
     std::uint64_t line_number = 0;
     for (;;) {
-        ssize_t got = ::read(fd.get(), buffer.data(), buffer.size());
+        ssize_t got = ::read(fd.get(), buffer.get(), kReadBufferSize);
         if (got < 0) {
             if (errno == EINTR) continue;
             verifier.fail(Problem::io_error, line_number + 1, "", "",
@@ -299,7 +298,7 @@ VerifyReport verify(const fs::path& ledger_path) {
             return report;
         }
         if (got == 0) break;
-        std::string_view chunk(buffer.data(), static_cast<std::size_t>(got));
+        std::string_view chunk(buffer.get(), static_cast<std::size_t>(got));
         while (!chunk.empty()) {
             const void* newline = std::memchr(chunk.data(), '\n', chunk.size());
             if (newline == nullptr) {
