@@ -3,6 +3,31 @@
 #include <map>
 
 namespace opa::nm {
+namespace {
+
+const std::vector<std::uint32_t> kMemberDeviceTypes = {kDeviceVeth, kDeviceEthernet, kDeviceTun};
+
+bool is_member_type(std::uint32_t type) {
+    return type == kDeviceVeth || type == kDeviceEthernet || type == kDeviceTun;
+}
+
+std::string member_type_for(const std::optional<DeviceInfo>& device) {
+    return device && device->type == kDeviceTun ? "tun" : "802-3-ethernet";
+}
+
+std::optional<std::uint16_t> tag_of(NmClient& nm, const ConnectionInfo& port) {
+    Settings settings = nm.get_settings(port.path);
+    auto section = settings.find("ovs-port");
+    if (section == settings.end()) return std::nullopt;
+    auto tag = section->second.find("tag");
+    if (tag == section->second.end() || !tag->second.containsValueOfType<std::uint32_t>()) {
+        return std::nullopt;
+    }
+    return static_cast<std::uint16_t>(tag->second.get<std::uint32_t>());
+}
+
+}  // namespace
+
 bool is_owned_by_agent(const ConnectionInfo& info) {
     if (!parse_profile_id(info.id)) return false;
     auto owner = info.external_ids.find(std::string(kOwnerKey));
@@ -30,19 +55,48 @@ std::vector<OwnedPort> OvsPorts::owned_ports() {
         port.name = role->second;
         (role->first == ProfileRole::Port ? port.port : port.member) = std::move(info);
     }
+    if (ports.empty()) return {};
+    // One pass over NM's devices rather than a lookup per port.
+    for (DeviceInfo& device : nm_.devices()) {
+        if (!is_member_type(device.type)) continue;
+        auto it = ports.find(device.interface);
+        if (it != ports.end() && device.real) it->second.device = std::move(device);
+    }
     std::vector<OwnedPort> result;
-    for (auto& [name, port] : ports) result.push_back(std::move(port));
+    for (auto& [name, port] : ports) {
+        if (port.port) port.tag = tag_of(nm_, *port.port);
+        result.push_back(std::move(port));
+    }
     return result;
 }
 
 std::optional<OwnedPort> OvsPorts::owned_port(const std::string& ifname) {
-    for (OwnedPort& port : owned_ports()) {
-        if (port.name == ifname) return port;
+    std::optional<OwnedPort> port;
+    for (ConnectionInfo& info : nm_.list_connections()) {
+        if (!is_owned_by_agent(info)) continue;
+        auto role = parse_profile_id(info.id);
+        if (role->second != ifname) continue;
+        if (role->first != ProfileRole::Port && role->first != ProfileRole::Member) continue;
+        if (!port) port = OwnedPort{ifname, {}, {}, {}, {}};
+        (role->first == ProfileRole::Port ? port->port : port->member) = std::move(info);
     }
-    return std::nullopt;
+    if (port) {
+        port->device = nm_.device_by_interface(ifname, kMemberDeviceTypes);
+        if (port->device && !port->device->real) port->device.reset();
+        if (port->port) port->tag = tag_of(nm_, *port->port);
+    }
+    return port;
 }
 
 AttachResult OvsPorts::attach(const PortRequest& request) {
+    AttachResult prepared = prepare(request);
+    if (prepared.device.empty() || prepared.state == AttachState::Activated) return prepared;
+    AttachResult activated = activate(request.ifname);
+    activated.created = prepared.created;
+    return activated;
+}
+
+AttachResult OvsPorts::prepare(const PortRequest& request) {
     if (std::string problem = validate_vlan(request.vlan); !problem.empty()) {
         throw NmError("port " + request.ifname + ": " + problem);
     }
@@ -53,22 +107,16 @@ AttachResult OvsPorts::attach(const PortRequest& request) {
                       "setup-bridge'");
     }
     const WireNames wire = nm_.wire_names();
-    const Ownership owner{request.ifname, request.vmid};
+    const Ownership owner{request.ifname, request.vmid, request.origin};
 
     AttachResult result;
-    auto device =
-        nm_.device_by_interface(request.ifname, {kDeviceVeth, kDeviceEthernet, kDeviceTun});
-    const bool is_tun = device && device->type == kDeviceTun;
-    const std::string member_type = is_tun ? "tun" : "802-3-ethernet";
-
     std::optional<OwnedPort> existing = owned_port(request.ifname);
-    // A member profile of the wrong kind (made while the link did not exist yet) is replaced.
-    if (existing && existing->member && existing->member->type != member_type && device) {
-        nm_.delete_connection(existing->member->path);
-        existing->member.reset();
-    }
+    std::optional<DeviceInfo> device =
+        existing ? existing->device : nm_.device_by_interface(request.ifname, kMemberDeviceTypes);
+    if (device && !device->real) device.reset();
+    const std::string member_type = member_type_for(device);
 
-    // What this call creates, to be deleted again if the attach fails.
+    // What this call creates, deleted again if a later step fails.
     std::vector<std::string> created;
     auto undo = [&] {
         for (auto it = created.rbegin(); it != created.rend(); ++it) {
@@ -80,68 +128,118 @@ AttachResult OvsPorts::attach(const PortRequest& request) {
         }
     };
     // Profiles are added with BLOCK_AUTOCONNECT: the agent activates them itself, once;
-    // autoconnect=true lets NM re-add the port by itself after it restarts.
+    // autoconnect=true lets NM bring the port back by itself after NM restarts.
     const std::uint32_t add_flags = kAddInMemory | kAddBlockAutoconnect;
-    const ProfileCommon port_common{existing && existing->port ? existing->port->uuid : new_uuid(),
-                                    true};
     try {
         if (existing && existing->port) {
             result.port_uuid = existing->port->uuid;
             result.port_profile = existing->port->path;
         } else {
-            result.port_uuid = port_common.uuid;
+            const ProfileCommon common{new_uuid(), true};
+            result.port_uuid = common.uuid;
             result.port_profile = nm_.add_connection(
-                port_profile(request.ifname, port_common, bridge->uuid, request.vlan, owner, wire),
+                port_profile(request.ifname, common, bridge->uuid, request.vlan, owner, wire),
                 add_flags);
             created.push_back(result.port_profile);
         }
         if (existing && existing->member) {
             result.member_uuid = existing->member->uuid;
             result.member_profile = existing->member->path;
+            result.member_type = existing->member->type;
         } else {
-            const ProfileCommon member_common{new_uuid(), true};
+            const ProfileCommon common{new_uuid(), true};
             Settings member =
-                is_tun ? tun_member_profile(request.ifname, member_common, result.port_uuid,
-                                            nm_.tun_properties(device->path), owner, wire)
-                       : ethernet_member_profile(request.ifname, member_common, result.port_uuid,
-                                                 owner, wire);
-            result.member_uuid = member_common.uuid;
+                member_type == "tun"
+                    ? tun_member_profile(request.ifname, common, result.port_uuid,
+                                         nm_.tun_properties(device->path), owner, wire)
+                    : ethernet_member_profile(request.ifname, common, result.port_uuid, owner,
+                                              wire);
+            result.member_uuid = common.uuid;
             result.member_profile = nm_.add_connection(member, add_flags);
+            result.member_type = member_type;
             created.push_back(result.member_profile);
         }
     } catch (...) {
         undo();
         throw;
     }
-    result.member_type = member_type;
     result.created = !created.empty();
-    if (!device) {
-        result.state = AttachState::Pending;
-        return result;
+    result.state = AttachState::Pending;
+    if (device) {
+        result.device = device->path;
+        if (device->state == kStateActivated && device->active_connection != "/") {
+            // Attached already (an earlier run, or NM's autoconnect after a restart).
+            result.state = AttachState::Activated;
+            result.active_connection = device->active_connection;
+        }
     }
-    result.device = device->path;
-    if (device->state == kStateActivated && device->active_connection != "/") {
-        // Already attached (an earlier attach, or NM's autoconnect after a restart).
+    return result;
+}
+
+AttachResult OvsPorts::activate(const std::string& ifname) {
+    std::optional<OwnedPort> port = owned_port(ifname);
+    if (!port || !port->port) throw NmError("the agent has no port named " + ifname);
+    if (!port->device) throw NmError("interface " + ifname + " does not exist");
+    const auto bridge = bridge_profile();
+    if (!bridge) throw NmError("bridge " + bridge_name_ + " has no NetworkManager profile");
+    const WireNames wire = nm_.wire_names();
+    const DeviceInfo& device = *port->device;
+
+    AttachResult result;
+    result.port_uuid = port->port->uuid;
+    result.port_profile = port->port->path;
+    result.device = device.path;
+    const std::string member_type = member_type_for(device);
+    if (port->member && port->member->type != member_type) {
+        // Made while the link did not exist yet, for the other kind of link.
+        nm_.delete_connection(port->member->path);
+        port->member.reset();
+    }
+    if (!port->member) {
+        Ownership owner{ifname, std::nullopt, ""};
+        for (const char* key : {"vmid", "origin"}) {
+            auto it = port->port->external_ids.find(key);
+            if (it == port->port->external_ids.end()) continue;
+            if (std::string(key) == "vmid") {
+                owner.vmid = static_cast<std::uint32_t>(std::stoul(it->second));
+            } else {
+                owner.origin = it->second;
+            }
+        }
+        const ProfileCommon common{new_uuid(), true};
+        Settings member =
+            member_type == "tun"
+                ? tun_member_profile(ifname, common, port->port->uuid,
+                                     nm_.tun_properties(device.path), owner, wire)
+                : ethernet_member_profile(ifname, common, port->port->uuid, owner, wire);
+        port->member = ConnectionInfo{};
+        port->member->uuid = common.uuid;
+        port->member->path = nm_.add_connection(member, kAddInMemory | kAddBlockAutoconnect);
+        port->member->type = member_type;
+    }
+    result.member_uuid = port->member->uuid;
+    result.member_profile = port->member->path;
+    result.member_type = port->member->type;
+    if (device.state == kStateActivated && device.active_connection != "/") {
         result.state = AttachState::Activated;
-        result.active_connection = device->active_connection;
+        result.active_connection = device.active_connection;
         return result;
     }
 
     const auto deadline = Clock::now() + activation_timeout_;
     try {
         ensure_bridge_active(*bridge, deadline);
-        // A checkpoint over this one device (overlapping others, so ports change in parallel)
-        // puts the device back as it was if activation fails. New profiles are deleted by
-        // undo() rather than by the checkpoint, which would delete other ports' new profiles too.
-        CheckpointGuard checkpoint(nm_, {device->path}, 60, kCheckpointAllowOverlapping);
+        // A checkpoint over this one device (overlapping others', so ports change in parallel)
+        // puts the device back as it was if activation fails. It does not delete new profiles:
+        // that would also delete other ports' profiles added meanwhile.
+        CheckpointGuard checkpoint(nm_, {device.path}, 60, kCheckpointAllowOverlapping);
         // The device is "strictly unmanaged" until something claims it; activation claims it.
-        result.active_connection = nm_.activate(result.member_profile, device->path);
+        result.active_connection = nm_.activate(result.member_profile, device.path);
         nm_.wait_device_state(
-            device->path, [](std::uint32_t s) { return s == kStateActivated; }, deadline);
+            device.path, [](std::uint32_t s) { return s == kStateActivated; }, deadline);
         checkpoint.commit();
     } catch (const NmError& error) {
-        undo();
-        throw NmError("attaching " + request.ifname + " to " + bridge_name_ + ": " + error.what());
+        throw NmError("attaching " + ifname + " to " + bridge_name_ + ": " + error.what());
     }
     result.state = AttachState::Activated;
     return result;
@@ -171,7 +269,7 @@ DetachResult OvsPorts::detach(const std::string& ifname) {
         try {
             nm_.delete_connection((*profile)->path);
         } catch (const NmError&) {
-            // Someone deleted it meanwhile: it is gone either way. Verify below.
+            // Someone deleted it meanwhile: it is gone either way, which is checked here.
             if (nm_.connection_path_by_uuid((*profile)->uuid)) throw;
         }
         result.deleted_uuids.push_back((*profile)->uuid);
@@ -188,9 +286,12 @@ void OvsPorts::set_vlan(const std::string& ifname, const VlanOptions& vlan) {
     if (!port || !port->port) throw NmError("the agent has no port named " + ifname);
     const auto bridge = bridge_profile();
     if (!bridge) throw NmError("bridge " + bridge_name_ + " has no NetworkManager profile");
-    std::optional<Ownership> owner = Ownership{ifname, std::nullopt};
-    if (auto vmid = port->port->external_ids.find("vmid"); vmid != port->port->external_ids.end()) {
-        owner->vmid = static_cast<std::uint32_t>(std::stoul(vmid->second));
+    Ownership owner{ifname, std::nullopt, ""};
+    if (auto it = port->port->external_ids.find("vmid"); it != port->port->external_ids.end()) {
+        owner.vmid = static_cast<std::uint32_t>(std::stoul(it->second));
+    }
+    if (auto it = port->port->external_ids.find("origin"); it != port->port->external_ids.end()) {
+        owner.origin = it->second;
     }
     const ProfileCommon common{port->port->uuid, true};
     nm_.update_connection(port->port->path,
@@ -198,19 +299,17 @@ void OvsPorts::set_vlan(const std::string& ifname, const VlanOptions& vlan) {
                           port->port->in_memory);
     // NM 1.42 reapplies only external-ids of an OVS port; the tag takes effect when the port is
     // activated again, which re-activating its member does.
-    if (!port->member) return;
-    auto device = nm_.device_by_interface(ifname, {kDeviceVeth, kDeviceEthernet, kDeviceTun});
-    if (!device || device->state != kStateActivated) return;  // applied when it attaches
+    if (!port->member || !port->device || port->device->state != kStateActivated) return;
     const auto deadline = Clock::now() + activation_timeout_;
     auto port_device = nm_.device_by_interface(ifname, {kDeviceOvsPort});
     if (port_device && port_device->active_connection != "/") {
         nm_.deactivate(port_device->active_connection);
         nm_.wait_device_state(
-            device->path, [](std::uint32_t s) { return s != kStateActivated; }, deadline);
+            port->device->path, [](std::uint32_t s) { return s != kStateActivated; }, deadline);
     }
-    nm_.activate(port->member->path, device->path);
+    nm_.activate(port->member->path, port->device->path);
     nm_.wait_device_state(
-        device->path, [](std::uint32_t s) { return s == kStateActivated; }, deadline);
+        port->device->path, [](std::uint32_t s) { return s == kStateActivated; }, deadline);
 }
 
 }  // namespace opa::nm

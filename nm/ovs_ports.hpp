@@ -20,6 +20,7 @@ struct PortRequest {
     std::string ifname;  // the interface, and the name of its OVS port
     VlanOptions vlan;
     std::optional<std::uint32_t> vmid;
+    std::string origin;  // recorded in ovs-external-ids
 };
 
 enum class AttachState { Activated, Pending };
@@ -41,11 +42,13 @@ struct DetachResult {
     std::vector<std::string> deleted_profiles;
 };
 
-// A port the agent owns, as NetworkManager's profiles describe it.
+// A port the agent owns, as NetworkManager's profiles describe it, with its interface's device.
 struct OwnedPort {
     std::string name;
     std::optional<ConnectionInfo> port;
     std::optional<ConnectionInfo> member;
+    std::optional<DeviceInfo> device;  // the interface (veth, NIC or tap), when it exists
+    std::optional<std::uint16_t> tag;  // from the port profile
 };
 
 class OvsPorts {
@@ -58,6 +61,12 @@ class OvsPorts {
     // Pending: NM holds the profiles, and a later attach() activates them. On failure every
     // profile this call created is deleted again and the device's state rolled back.
     AttachResult attach(const PortRequest& request);
+    // The two halves of attach(): create the profiles (never activates; state Pending, or
+    // Activated when the device is attached already) ...
+    AttachResult prepare(const PortRequest& request);
+    // ... and activate them once the interface exists, waiting for ACTIVATED. A member profile
+    // of the wrong kind (made before the link existed) is replaced first.
+    AttachResult activate(const std::string& ifname);
     // Deletes the port's profiles (only the agent's own); NM removes the OVS port with them.
     // Throws NmError when the agent has no profile for `ifname`.
     DetachResult detach(const std::string& ifname);

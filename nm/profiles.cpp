@@ -52,6 +52,7 @@ void add_ownership(Settings& settings, const std::optional<Ownership>& owner) {
     data[std::string(kOwnerKey)] = std::string(kOwnerValue);
     data["port"] = owner->port;
     if (owner->vmid) data["vmid"] = std::to_string(*owner->vmid);
+    if (!owner->origin.empty()) data["origin"] = owner->origin;
     settings["ovs-external-ids"]["data"] = sdbus::Variant(data);
 }
 

@@ -53,6 +53,7 @@ std::string validate_vlan(const VlanOptions& vlan);
 struct Ownership {
     std::string port;
     std::optional<std::uint32_t> vmid;
+    std::string origin;  // why the agent made it ("request", "link"); "" = not recorded
 };
 
 struct Ipv4Address {

@@ -80,7 +80,7 @@ std::unique_ptr<nm::NmClient> OvsPortsTest::client_;
 TEST_F(OvsPortsTest, VethIsAttachedAndDetached) {
     add_veth("opav1");
     nm::OvsPorts ports(*client_, kBridge);
-    const nm::AttachResult result = ports.attach({"opav1", {}, 101});
+    const nm::AttachResult result = ports.attach({"opav1", {}, 101, "request"});
     EXPECT_EQ(result.state, nm::AttachState::Activated);
     EXPECT_EQ(result.member_type, "802-3-ethernet");
     EXPECT_TRUE(wait_until([] { return ovs_has_port("opav1"); }));
@@ -106,7 +106,7 @@ TEST_F(OvsPortsTest, VethIsAttachedAndDetached) {
 TEST_F(OvsPortsTest, TapIsAttachedWithATunProfile) {
     add_tap("tap120i0");
     nm::OvsPorts ports(*client_, kBridge);
-    const nm::AttachResult result = ports.attach({"tap120i0", {}, 120});
+    const nm::AttachResult result = ports.attach({"tap120i0", {}, 120, "request"});
     EXPECT_EQ(result.state, nm::AttachState::Activated);
     EXPECT_EQ(result.member_type, "tun");
     EXPECT_TRUE(wait_until([] { return ovs_has_port("tap120i0"); }));
@@ -119,7 +119,7 @@ TEST_F(OvsPortsTest, VlanTagIsSetAndChangedOnALivePort) {
     nm::OvsPorts ports(*client_, kBridge);
     nm::VlanOptions vlan;
     vlan.tag = 10;
-    ports.attach({"opav2", vlan, std::nullopt});
+    ports.attach({"opav2", vlan, std::nullopt, "request"});
     EXPECT_TRUE(wait_until([] { return ovs_get("port", "opav2", "tag") == "10"; }))
         << ovs_get("port", "opav2", "tag");
     vlan.tag = 20;
@@ -131,13 +131,13 @@ TEST_F(OvsPortsTest, VlanTagIsSetAndChangedOnALivePort) {
 
 TEST_F(OvsPortsTest, PortIsPendingUntilItsLinkAppears) {
     nm::OvsPorts ports(*client_, kBridge);
-    const nm::AttachResult pending = ports.attach({"opav3", {}, std::nullopt});
+    const nm::AttachResult pending = ports.attach({"opav3", {}, std::nullopt, "request"});
     EXPECT_EQ(pending.state, nm::AttachState::Pending);
     EXPECT_TRUE(pending.created);
     EXPECT_FALSE(ovs_has_port("opav3"));
     add_veth("opav3");
     ASSERT_TRUE(wait_until([&] { return client_->device_by_interface("opav3").has_value(); }));
-    const nm::AttachResult attached = ports.attach({"opav3", {}, std::nullopt});
+    const nm::AttachResult attached = ports.attach({"opav3", {}, std::nullopt, "request"});
     EXPECT_EQ(attached.state, nm::AttachState::Activated);
     EXPECT_FALSE(attached.created);
     EXPECT_EQ(attached.port_uuid, pending.port_uuid);
@@ -150,7 +150,7 @@ TEST_F(OvsPortsTest, BadTagIsRejectedBeforeAnyChange) {
     nm::VlanOptions vlan;
     vlan.tag = 4095;
     const size_t before = client_->list_connection_paths().size();
-    EXPECT_THROW(ports.attach({"opav4", vlan, std::nullopt}), nm::NmError);
+    EXPECT_THROW(ports.attach({"opav4", vlan, std::nullopt, "request"}), nm::NmError);
     EXPECT_EQ(client_->list_connection_paths().size(), before);
     EXPECT_FALSE(ovs_has_port("opav4"));
 }
@@ -158,7 +158,7 @@ TEST_F(OvsPortsTest, BadTagIsRejectedBeforeAnyChange) {
 TEST_F(OvsPortsTest, MissingBridgeSaysHowToCreateIt) {
     nm::OvsPorts ports(*client_, "nosuchbr");
     try {
-        ports.attach({"opav5", {}, std::nullopt});
+        ports.attach({"opav5", {}, std::nullopt, "request"});
         FAIL() << "attach to a missing bridge succeeded";
     } catch (const nm::NmError& error) {
         EXPECT_NE(std::string(error.what()).find("setup-bridge"), std::string::npos)

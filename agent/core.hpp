@@ -1,0 +1,215 @@
+// The agent core: the registry of ports, what is desired against what NetworkManager has, and
+// the one path every change takes, whichever door it came through (a FUSE mkdir, a D-Bus call,
+// a link appearing). NetworkManager sits behind the small Backend interface (agent/nm_backend.hpp
+// is the real one), the ledger behind Journal, so the core is unit-tested with fakes.
+//
+// Concurrency: each port has its own operation mutex, so operations on one port are serialised
+// and different ports proceed in parallel on a pool of workers. Every request bumps the port's
+// generation; a worker always acts on the newest desired state, so a late, stale request never
+// undoes a newer one. Reads (ports(), port()) never wait for NetworkManager.
+#pragma once
+
+#include <chrono>
+#include <condition_variable>
+#include <cstdint>
+#include <deque>
+#include <functional>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <set>
+#include <stdexcept>
+#include <string>
+#include <string_view>
+#include <thread>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+namespace opa::agent {
+
+// Where a port came from. Ports discovered from a link go away with the link; requested ones
+// stay (pending) until they are removed.
+enum class Origin { Request, Link };
+std::string_view to_string(Origin origin);
+std::optional<Origin> origin_from_string(std::string_view text);
+
+enum class PortState { Pending, Activating, Activated, Failed, Deactivating };
+std::string_view to_string(PortState state);
+
+enum class LinkKind { Unknown, Veth, Tap };
+std::string_view to_string(LinkKind kind);
+
+struct PortOptions {
+    std::optional<std::uint16_t> tag;
+    std::optional<std::uint32_t> vmid;
+    bool operator==(const PortOptions&) const = default;
+};
+
+// A port as the core knows it: a snapshot, safe to keep.
+struct Port {
+    std::string name;
+    PortState state = PortState::Pending;
+    Origin origin = Origin::Request;
+    LinkKind kind = LinkKind::Unknown;
+    PortOptions options;
+    bool link_present = false;
+    std::string port_uuid;
+    std::string member_uuid;
+    std::string last_error;
+    std::chrono::system_clock::time_point created;
+    std::chrono::system_clock::time_point since;    // entered `state`
+    std::chrono::system_clock::time_point changed;  // anything about it changed
+    std::uint64_t generation = 0;
+};
+
+enum class Errc {
+    Ok,
+    InvalidName,
+    NameTooLong,
+    InvalidArgument,
+    Exists,
+    NotFound,
+    Backend,
+    ShuttingDown,
+};
+std::string_view to_string(Errc code);
+
+struct Status {
+    Errc code = Errc::Ok;
+    std::string message;
+
+    bool ok() const { return code == Errc::Ok; }
+    explicit operator bool() const { return ok(); }
+    int to_errno() const;
+};
+
+class BackendError : public std::runtime_error {
+  public:
+    using std::runtime_error::runtime_error;
+};
+
+// NetworkManager, as the core needs it. Methods may block (they talk to NM) and throw
+// BackendError with a sentence that names NM's reason.
+class Backend {
+  public:
+    struct Profiles {
+        std::string port_uuid;
+        std::string member_uuid;
+        bool link_present = false;
+        bool activated = false;
+        LinkKind kind = LinkKind::Unknown;
+        bool created = false;       // false: they existed already
+        nlohmann::json nm_objects;  // object paths and uuids involved, for the ledger
+    };
+    struct Owned {
+        std::string name;
+        std::string port_uuid;
+        std::string member_uuid;
+        PortOptions options;
+        Origin origin = Origin::Request;
+        bool link_present = false;
+        bool activated = false;
+        LinkKind kind = LinkKind::Unknown;
+    };
+
+    virtual ~Backend() = default;
+    // Creates the port's profiles unless they exist (idempotent); does not activate.
+    virtual Profiles prepare(const std::string& name, const PortOptions& options,
+                             Origin origin) = 0;
+    // Activates the port's profiles and waits until NM reports it ACTIVATED.
+    virtual Profiles activate(const std::string& name) = 0;
+    // Deletes the port's profiles (NM removes the OVS port); returns what was deleted.
+    virtual nlohmann::json remove(const std::string& name) = 0;
+    // Applies changed options (the VLAN tag) to the profiles and, if live, the port.
+    virtual void set_options(const std::string& name, const PortOptions& options) = 0;
+    // Every port whose profiles the agent owns, with its live state.
+    virtual std::vector<Owned> owned() = 0;
+};
+
+// Where the core records what it did (the ledger in the daemon). Must not throw.
+class Journal {
+  public:
+    virtual ~Journal() = default;
+    virtual void record(std::string_view action, const nlohmann::json& details) noexcept = 0;
+};
+
+struct CoreOptions {
+    std::string bridge;
+    unsigned workers = 8;
+};
+
+class Core {
+  public:
+    Core(Backend& backend, Journal& journal, CoreOptions options);
+    ~Core();
+    Core(const Core&) = delete;
+    Core& operator=(const Core&) = delete;
+
+    // Requests (FUSE, D-Bus). create_port returns once NM holds the port's profiles; the
+    // activation continues on a worker (the port is Pending until its link exists).
+    Status create_port(const std::string& name, const PortOptions& options,
+                       Origin origin = Origin::Request);
+    // Deletes the port's profiles; returns when NM has done so.
+    Status remove_port(const std::string& name);
+    Status set_tag(const std::string& name, std::optional<std::uint16_t> tag);
+
+    // Link events (netwatch), for links the watcher classified as candidates.
+    void link_appeared(const std::string& name, LinkKind kind);
+    void link_gone(const std::string& name);
+
+    // Compares the registry with what NM has: adopts the agent's profiles from an earlier run,
+    // re-creates profiles that vanished, re-activates what is down, and removes link-discovered
+    // ports whose link is gone. Runs at start-up and after NetworkManager restarts.
+    void reconcile(std::string_view reason);
+
+    // Reads, served from the registry.
+    std::vector<Port> ports() const;
+    std::optional<Port> port(const std::string& name) const;
+    // Increases on every change of any port (for mtimes and change detection).
+    std::uint64_t change_count() const;
+    const std::string& bridge() const { return options_.bridge; }
+
+    // Called (from a worker or a caller's thread, never under the core's locks) after ports
+    // changed, with the port's new snapshot or nullopt when it was removed.
+    using Listener = std::function<void(const std::string& name, const std::optional<Port>& port)>;
+    void add_listener(Listener listener);
+
+    // Waits until no work is queued or running (tests, shutdown). False on timeout.
+    bool wait_idle(std::chrono::milliseconds timeout);
+
+  private:
+    struct Slot;
+    enum class Phase { ProfilesOnly, Full };
+
+    Status converge(const std::string& name, Phase phase);
+    std::shared_ptr<Slot> find_slot(const std::string& name) const;
+    void schedule(const std::string& name);
+    void worker_loop();
+    void notify(const std::string& name);
+    void set_state(Slot& slot, PortState state);  // mutex_ held
+
+    Backend& backend_;
+    Journal& journal_;
+    const CoreOptions options_;
+
+    // Guards slots_, links_, queue_, the desired and view parts of every slot, change_count_.
+    // Lock order: a slot's op_mutex before mutex_; mutex_ is never held while calling the
+    // backend, the journal or a listener.
+    mutable std::mutex mutex_;
+    std::map<std::string, std::shared_ptr<Slot>> slots_;
+    std::map<std::string, LinkKind> links_;
+    std::deque<std::string> queue_;
+    std::set<std::string> queued_;
+    unsigned busy_ = 0;
+    bool stopping_ = false;
+    std::uint64_t change_count_ = 0;
+    std::condition_variable work_available_;
+    std::condition_variable idle_;
+    std::mutex listeners_mutex_;
+    std::vector<Listener> listeners_;
+    std::vector<std::thread> workers_;
+};
+
+}  // namespace opa::agent

@@ -1,0 +1,104 @@
+#include "agent/nm_backend.hpp"
+
+namespace opa::agent {
+namespace {
+
+LinkKind kind_of(const std::string& member_type) {
+    if (member_type == "tun") return LinkKind::Tap;
+    if (member_type == "802-3-ethernet") return LinkKind::Veth;
+    return LinkKind::Unknown;
+}
+
+Backend::Profiles to_profiles(const nm::AttachResult& r) {
+    Backend::Profiles p;
+    p.port_uuid = r.port_uuid;
+    p.member_uuid = r.member_uuid;
+    p.link_present = !r.device.empty();
+    p.activated = r.state == nm::AttachState::Activated;
+    p.kind = p.link_present ? kind_of(r.member_type) : LinkKind::Unknown;
+    p.created = r.created;
+    p.nm_objects = {{"port_uuid", r.port_uuid},
+                    {"port_profile", r.port_profile},
+                    {"member_uuid", r.member_uuid},
+                    {"member_profile", r.member_profile},
+                    {"member_type", r.member_type},
+                    {"device", r.device},
+                    {"active_connection", r.active_connection}};
+    return p;
+}
+
+nm::VlanOptions vlan_of(const PortOptions& options) {
+    nm::VlanOptions vlan;
+    vlan.tag = options.tag;
+    return vlan;
+}
+
+template <typename Fn>
+auto translate(Fn&& fn) -> decltype(fn()) {
+    try {
+        return fn();
+    } catch (const nm::NmError& error) {
+        throw BackendError(error.what());
+    }
+}
+
+}  // namespace
+
+NmBackend::NmBackend(nm::NmClient& nm, std::string bridge) : ports_(nm, std::move(bridge)) {}
+
+Backend::Profiles NmBackend::prepare(const std::string& name, const PortOptions& options,
+                                     Origin origin) {
+    return translate([&] {
+        return to_profiles(
+            ports_.prepare({name, vlan_of(options), options.vmid, std::string(to_string(origin))}));
+    });
+}
+
+Backend::Profiles NmBackend::activate(const std::string& name) {
+    return translate([&] { return to_profiles(ports_.activate(name)); });
+}
+
+nlohmann::json NmBackend::remove(const std::string& name) {
+    return translate([&] {
+        nm::DetachResult r = ports_.detach(name);
+        return nlohmann::json{{"deleted_uuids", r.deleted_uuids},
+                              {"deleted_profiles", r.deleted_profiles}};
+    });
+}
+
+void NmBackend::set_options(const std::string& name, const PortOptions& options) {
+    translate([&] { ports_.set_vlan(name, vlan_of(options)); });
+}
+
+std::vector<Backend::Owned> NmBackend::owned() {
+    return translate([&] {
+        std::vector<Owned> result;
+        for (const nm::OwnedPort& port : ports_.owned_ports()) {
+            Owned o;
+            o.name = port.name;
+            const nm::ConnectionInfo* any = port.port ? &*port.port : &*port.member;
+            if (port.port) o.port_uuid = port.port->uuid;
+            if (port.member) o.member_uuid = port.member->uuid;
+            if (auto it = any->external_ids.find("vmid"); it != any->external_ids.end()) {
+                try {
+                    o.options.vmid = static_cast<std::uint32_t>(std::stoul(it->second));
+                } catch (const std::exception&) {
+                    // Not a number: someone edited it; the port works without it.
+                }
+            }
+            if (auto it = any->external_ids.find("origin"); it != any->external_ids.end()) {
+                o.origin = origin_from_string(it->second).value_or(Origin::Request);
+            }
+            o.options.tag = port.tag;
+            o.link_present = port.device.has_value();
+            o.activated = port.device && port.device->state == nm::kStateActivated && port.member &&
+                          port.port;
+            if (port.device)
+                o.kind = port.device->type == nm::kDeviceTun ? LinkKind::Tap : LinkKind::Veth;
+            result.push_back(std::move(o));
+        }
+        return result;
+    });
+}
+
+}  // namespace opa::agent

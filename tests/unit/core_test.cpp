@@ -1,0 +1,323 @@
+// The agent core against a fake NetworkManager backend: validation, the life of a port, link
+// events, stale requests, parallelism and reconcile.
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <condition_variable>
+#include <map>
+#include <mutex>
+#include <set>
+
+#include "agent/core.hpp"
+
+namespace {
+
+using namespace opa::agent;
+using namespace std::chrono_literals;
+
+class FakeBackend : public Backend {
+  public:
+    struct Profile {
+        PortOptions options;
+        Origin origin = Origin::Request;
+        bool activated = false;
+    };
+
+    Profiles prepare(const std::string& name, const PortOptions& options, Origin origin) override {
+        std::lock_guard lock(mutex);
+        calls.push_back("prepare " + name);
+        if (fail_prepare.count(name)) throw BackendError("prepare of " + name + " refused");
+        Profiles p;
+        p.port_uuid = "port-" + name;
+        p.member_uuid = "member-" + name;
+        p.link_present = links.count(name) > 0;
+        p.created = !profiles.count(name);
+        if (p.created) profiles[name] = {options, origin, false};
+        p.activated = profiles[name].activated;
+        return p;
+    }
+    Profiles activate(const std::string& name) override {
+        {
+            std::unique_lock lock(mutex);
+            calls.push_back("activate " + name);
+            ++in_activate;
+            max_in_activate = std::max(max_in_activate, in_activate);
+            changed.notify_all();
+            changed.wait(lock, [&] { return !gate_closed; });
+            --in_activate;
+            if (fail_activate.count(name)) throw BackendError("device failed: ovsdb-failed");
+            if (!profiles.count(name)) throw BackendError("no profiles for " + name);
+            profiles[name].activated = true;
+        }
+        Profiles p;
+        p.link_present = true;
+        p.activated = true;
+        p.kind = LinkKind::Veth;
+        return p;
+    }
+    nlohmann::json remove(const std::string& name) override {
+        std::lock_guard lock(mutex);
+        calls.push_back("remove " + name);
+        profiles.erase(name);
+        return {{"deleted", name}};
+    }
+    void set_options(const std::string& name, const PortOptions& options) override {
+        std::lock_guard lock(mutex);
+        calls.push_back("set_options " + name);
+        profiles[name].options = options;
+    }
+    std::vector<Owned> owned() override {
+        std::lock_guard lock(mutex);
+        std::vector<Owned> result;
+        for (const auto& [name, profile] : profiles) {
+            Owned o;
+            o.name = name;
+            o.options = profile.options;
+            o.origin = profile.origin;
+            o.link_present = links.count(name) > 0;
+            o.activated = profile.activated && o.link_present;
+            result.push_back(o);
+        }
+        return result;
+    }
+    void open_gate() {
+        std::lock_guard lock(mutex);
+        gate_closed = false;
+        changed.notify_all();
+    }
+    bool wait_in_activate(int n, std::chrono::milliseconds timeout) {
+        std::unique_lock lock(mutex);
+        return changed.wait_for(lock, timeout, [&] { return in_activate >= n; });
+    }
+    size_t count(const std::string& call) {
+        std::lock_guard lock(mutex);
+        return std::count(calls.begin(), calls.end(), call);
+    }
+
+    std::mutex mutex;
+    std::condition_variable changed;
+    std::map<std::string, Profile> profiles;
+    std::set<std::string> links;
+    std::set<std::string> fail_prepare, fail_activate;
+    std::vector<std::string> calls;
+    bool gate_closed = false;
+    int in_activate = 0;
+    int max_in_activate = 0;
+};
+
+class FakeJournal : public Journal {
+  public:
+    void record(std::string_view action, const nlohmann::json& details) noexcept override {
+        std::lock_guard lock(mutex);
+        entries.emplace_back(std::string(action), details);
+    }
+    size_t count(const std::string& action) {
+        std::lock_guard lock(mutex);
+        return std::count_if(entries.begin(), entries.end(),
+                             [&](const auto& e) { return e.first == action; });
+    }
+    std::mutex mutex;
+    std::vector<std::pair<std::string, nlohmann::json>> entries;
+};
+
+class CoreTest : public ::testing::Test {
+  protected:
+    FakeBackend backend;
+    FakeJournal journal;
+    std::unique_ptr<Core> core = std::make_unique<Core>(backend, journal, CoreOptions{"ovsbr0", 8});
+};
+
+TEST_F(CoreTest, BadRequestsAreRefusedBeforeTheBackend) {
+    struct Case {
+        std::string name;
+        PortOptions options;
+        Errc expected;
+        int errno_value;
+    } cases[] = {
+        {"", {}, Errc::InvalidName, EINVAL},
+        {"..", {}, Errc::InvalidName, EINVAL},
+        {"a/b", {}, Errc::InvalidName, EINVAL},
+        {"a b", {}, Errc::InvalidName, EINVAL},
+        {"v\xc3\xa9th", {}, Errc::InvalidName, EINVAL},
+        {"sixteen_bytes_xx", {}, Errc::NameTooLong, ENAMETOOLONG},
+        {"vi100", {4095, std::nullopt}, Errc::InvalidArgument, EINVAL},
+        {"vi100", {std::nullopt, 0}, Errc::InvalidArgument, EINVAL},
+        {"vi100", {std::nullopt, 1'000'000'000}, Errc::InvalidArgument, EINVAL},
+    };
+    for (const Case& c : cases) {
+        Status status = core->create_port(c.name, c.options);
+        EXPECT_EQ(status.code, c.expected) << c.name << ": " << status.message;
+        EXPECT_EQ(status.to_errno(), c.errno_value) << c.name;
+        EXPECT_FALSE(status.message.empty());
+    }
+    EXPECT_TRUE(backend.calls.empty());
+    EXPECT_TRUE(core->ports().empty());
+    EXPECT_TRUE(journal.entries.empty());
+}
+
+TEST_F(CoreTest, RequestedPortIsPendingUntilItsLinkAppears) {
+    ASSERT_TRUE(core->create_port("vi100", {10, 100}));
+    auto port = core->port("vi100");
+    ASSERT_TRUE(port);
+    EXPECT_EQ(port->state, PortState::Pending);
+    EXPECT_EQ(port->options.tag, 10);
+    EXPECT_EQ(port->port_uuid, "port-vi100");
+    EXPECT_EQ(journal.count("port_created"), 1u);
+    EXPECT_EQ(backend.count("activate vi100"), 0u);
+
+    backend.links.insert("vi100");
+    core->link_appeared("vi100", LinkKind::Veth);
+    ASSERT_TRUE(core->wait_idle(5s));
+    EXPECT_EQ(core->port("vi100")->state, PortState::Activated);
+    EXPECT_EQ(journal.count("port_attached"), 1u);
+}
+
+TEST_F(CoreTest, DuplicateCreateIsExistsAndUnknownRemoveIsNotFound) {
+    ASSERT_TRUE(core->create_port("vi100", {}));
+    EXPECT_EQ(core->create_port("vi100", {}).code, Errc::Exists);
+    EXPECT_EQ(core->remove_port("vi101").code, Errc::NotFound);
+    EXPECT_EQ(core->remove_port("vi101").to_errno(), ENOENT);
+}
+
+TEST_F(CoreTest, RemoveDeletesProfilesAndForgetsThePort) {
+    ASSERT_TRUE(core->create_port("vi100", {}));
+    ASSERT_TRUE(core->remove_port("vi100"));
+    EXPECT_FALSE(core->port("vi100"));
+    EXPECT_EQ(backend.profiles.count("vi100"), 0u);
+    EXPECT_EQ(journal.count("port_removed"), 1u);
+}
+
+TEST_F(CoreTest, DiscoveredLinkIsAttachedAndGoesAwayWithItsLink) {
+    backend.links.insert("veth100i0");
+    core->link_appeared("veth100i0", LinkKind::Veth);
+    ASSERT_TRUE(core->wait_idle(5s));
+    auto port = core->port("veth100i0");
+    ASSERT_TRUE(port);
+    EXPECT_EQ(port->state, PortState::Activated);
+    EXPECT_EQ(port->origin, Origin::Link);
+    EXPECT_EQ(port->options.vmid, 100u);  // from the Proxmox name
+
+    backend.links.erase("veth100i0");
+    core->link_gone("veth100i0");
+    ASSERT_TRUE(core->wait_idle(5s));
+    EXPECT_FALSE(core->port("veth100i0"));
+    EXPECT_EQ(backend.profiles.count("veth100i0"), 0u);
+}
+
+TEST_F(CoreTest, RequestedPortStaysPendingWhenItsLinkGoes) {
+    backend.links.insert("vi100");
+    core->link_appeared("vi100", LinkKind::Veth);
+    ASSERT_TRUE(core->wait_idle(5s));
+    core->remove_port("vi100");
+    ASSERT_TRUE(core->create_port("vi100", {}));
+    ASSERT_TRUE(core->wait_idle(5s));
+    backend.links.erase("vi100");
+    core->link_gone("vi100");
+    ASSERT_TRUE(core->wait_idle(5s));
+    ASSERT_TRUE(core->port("vi100"));
+    EXPECT_EQ(core->port("vi100")->state, PortState::Pending);
+    EXPECT_EQ(backend.profiles.count("vi100"), 1u);
+}
+
+TEST_F(CoreTest, StaleActivationNeverUndoesANewerRemove) {
+    backend.gate_closed = true;
+    backend.links.insert("vi100");
+    core->link_appeared("vi100", LinkKind::Veth);
+    ASSERT_TRUE(backend.wait_in_activate(1, 5s));
+    // While NM is still activating, the port is removed; the remove waits for the activation
+    // and then wins.
+    std::thread remover([&] { EXPECT_TRUE(core->remove_port("vi100")); });
+    backend.open_gate();
+    remover.join();
+    ASSERT_TRUE(core->wait_idle(5s));
+    EXPECT_FALSE(core->port("vi100"));
+    EXPECT_EQ(backend.profiles.count("vi100"), 0u);
+}
+
+TEST_F(CoreTest, DifferentPortsActivateInParallel) {
+    backend.gate_closed = true;
+    for (int i = 0; i < 20; ++i) {
+        const std::string name = "veth" + std::to_string(100 + i) + "i0";
+        backend.links.insert(name);
+        core->link_appeared(name, LinkKind::Veth);
+    }
+    // All 8 workers are inside NM at once: one slow port does not hold up the others.
+    EXPECT_TRUE(backend.wait_in_activate(8, 5s));
+    backend.open_gate();
+    ASSERT_TRUE(core->wait_idle(5s));
+    EXPECT_EQ(backend.max_in_activate, 8);
+    for (const Port& port : core->ports()) EXPECT_EQ(port.state, PortState::Activated);
+    EXPECT_EQ(core->ports().size(), 20u);
+}
+
+TEST_F(CoreTest, ReconcileAdoptsEarlierProfilesAndCollectsStaleOnes) {
+    backend.profiles["vi100"] = {{10, 100}, Origin::Request, false};  // pending, kept
+    backend.profiles["veth101i0"] = {{}, Origin::Link, true};         // link gone: stale
+    backend.profiles["veth102i0"] = {{}, Origin::Link, false};        // link back, inactive
+    backend.links.insert("veth102i0");
+    core->reconcile("start-up");
+    ASSERT_TRUE(core->wait_idle(5s));
+    ASSERT_TRUE(core->port("vi100"));
+    EXPECT_EQ(core->port("vi100")->state, PortState::Pending);
+    EXPECT_EQ(core->port("vi100")->options.tag, 10);
+    EXPECT_FALSE(core->port("veth101i0"));
+    EXPECT_EQ(backend.profiles.count("veth101i0"), 0u);
+    ASSERT_TRUE(core->port("veth102i0"));
+    EXPECT_EQ(core->port("veth102i0")->state, PortState::Activated);
+    EXPECT_EQ(journal.count("reconcile"), 1u);
+    EXPECT_EQ(journal.count("port_gc"), 1u);
+}
+
+TEST_F(CoreTest, ReconcileRecreatesProfilesSomeoneDeleted) {
+    ASSERT_TRUE(core->create_port("vi100", {}));
+    backend.profiles.clear();
+    core->reconcile("nm restarted");
+    ASSERT_TRUE(core->wait_idle(5s));
+    EXPECT_EQ(backend.profiles.count("vi100"), 1u);
+    EXPECT_EQ(backend.count("prepare vi100"), 2u);
+}
+
+TEST_F(CoreTest, FailedPrepareLeavesNothingAndFailedActivationIsShown) {
+    backend.fail_prepare.insert("vi100");
+    Status status = core->create_port("vi100", {});
+    EXPECT_EQ(status.code, Errc::Backend);
+    EXPECT_NE(status.message.find("refused"), std::string::npos);
+    EXPECT_FALSE(core->port("vi100"));
+
+    backend.fail_activate.insert("vi101");
+    backend.links.insert("vi101");
+    ASSERT_TRUE(core->create_port("vi101", {}));
+    ASSERT_TRUE(core->wait_idle(5s));
+    auto port = core->port("vi101");
+    ASSERT_TRUE(port);
+    EXPECT_EQ(port->state, PortState::Failed);
+    EXPECT_NE(port->last_error.find("ovsdb-failed"), std::string::npos);
+    EXPECT_EQ(journal.count("port_attach_failed"), 1u);
+}
+
+TEST_F(CoreTest, TagChangesGoToTheBackendAndBadTagsDoNot) {
+    ASSERT_TRUE(core->create_port("vi100", {}));
+    EXPECT_TRUE(core->set_tag("vi100", 20));
+    EXPECT_EQ(backend.profiles["vi100"].options.tag, 20);
+    EXPECT_EQ(core->set_tag("vi100", 5000).code, Errc::InvalidArgument);
+    EXPECT_EQ(core->port("vi100")->options.tag, 20);
+    EXPECT_EQ(core->set_tag("vi999", 1).code, Errc::NotFound);
+}
+
+TEST_F(CoreTest, ListenersHearEveryChange) {
+    std::mutex m;
+    std::vector<std::pair<std::string, bool>> heard;
+    core->add_listener([&](const std::string& name, const std::optional<Port>& port) {
+        std::lock_guard lock(m);
+        heard.emplace_back(name, port.has_value());
+    });
+    const auto before = core->change_count();
+    ASSERT_TRUE(core->create_port("vi100", {}));
+    ASSERT_TRUE(core->remove_port("vi100"));
+    EXPECT_GT(core->change_count(), before);
+    std::lock_guard lock(m);
+    ASSERT_FALSE(heard.empty());
+    EXPECT_EQ(heard.back(), std::make_pair(std::string("vi100"), false));
+}
+
+}  // namespace
