@@ -168,6 +168,11 @@ std::optional<std::string> check_non_empty(std::string_view value) {
     return std::nullopt;
 }
 
+std::optional<std::string> check_datapath_type(std::string_view value) {
+    if (value == "system" || value == "netdev") return std::nullopt;
+    return "must be \"system\" (the kernel datapath) or \"netdev\" (the userspace datapath)";
+}
+
 // Reads a string node and runs `check`; reports and returns nullopt on any problem.
 std::optional<std::string> read_string(std::string_view key, const toml::node& node,
                                        StringCheck check, Diagnostics& diag) {
@@ -336,6 +341,7 @@ const std::vector<KeySpec>& key_table() {
         path_key("mountpoint", &Config::mountpoint),
         optional_string_key("uplink", &Config::uplink, check_ifname),
         path_key("setup_log_path", &Config::setup_log_path),
+        string_key("datapath_type", &Config::datapath_type, check_datapath_type),
     };
     return table;
 }

@@ -31,6 +31,9 @@ struct Config {
     std::filesystem::path mountpoint = "/run/ovs-ports";
     std::optional<std::string> uplink;
     std::filesystem::path setup_log_path = "/var/log/nm-ovs-setup.log";
+    // The bridge's OVS datapath: "system" (kernel module) or "netdev" (userspace, where the
+    // kernel has no openvswitch module, as in the test sandbox).
+    std::string datapath_type = "system";
 
     bool operator==(const Config&) const = default;
 
