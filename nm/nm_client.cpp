@@ -63,6 +63,7 @@ struct NmClient::SignalState {
     std::map<std::string, Seen> devices;
     std::map<std::string, Seen> actives;
     std::function<void(bool)> owner_callback;
+    std::uint64_t any_change = 0;  // bumped by every signal NM sends
 };
 
 bool DaemonInfo::has_ovs() const {
@@ -228,6 +229,7 @@ void NmClient::on_device_state_changed(sdbus::Message& message) {
         seen.generation++;
         seen.state = new_state;
         seen.reason = reason;
+        signals_->any_change++;
         signals_->changed.notify_all();
     } catch (const std::exception&) {
         // A malformed signal carries nothing to wait for; waiters re-read the property.
@@ -243,6 +245,7 @@ void NmClient::on_active_state_changed(sdbus::Message& message) {
         seen.generation++;
         seen.state = state;
         seen.reason = reason;
+        signals_->any_change++;
         signals_->changed.notify_all();
     } catch (const std::exception&) {
     }
@@ -273,6 +276,32 @@ void NmClient::on_name_owner_changed(sdbus::Message& message) {
             callback(running);
         } catch (...) {
             // The callback owner logs its own failures; nothing may cross into sd-bus.
+        }
+    }
+}
+
+void NmClient::on_any_change() {
+    std::lock_guard lock(signals_->mutex);
+    signals_->any_change++;
+    signals_->changed.notify_all();
+}
+
+void NmClient::wait_for(const std::function<bool()>& check, Clock::time_point deadline,
+                        const std::string& what) {
+    for (;;) {
+        std::uint64_t seen = 0;
+        {
+            std::lock_guard lock(signals_->mutex);
+            seen = signals_->any_change;
+        }
+        // Checked after noting the counter: a change during the check wakes the wait below.
+        if (check()) return;
+        std::unique_lock lock(signals_->mutex);
+        if (!signals_->changed.wait_until(lock, deadline,
+                                          [&] { return signals_->any_change != seen; })) {
+            lock.unlock();
+            if (check()) return;
+            throw NmError("timed out waiting for " + what);
         }
     }
 }

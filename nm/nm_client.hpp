@@ -174,6 +174,11 @@ class NmClient {
     DeviceInfo wait_device_state(const std::string& device_path,
                                  const std::function<bool(std::uint32_t)>& done,
                                  Clock::time_point deadline);
+    // Re-evaluates `check` each time NetworkManager signals a change (any PropertiesChanged or
+    // StateChanged) until it holds; throws NmError("timed out waiting for <what>") at the
+    // deadline. For conditions no single signal carries, such as an address leaving a device.
+    void wait_for(const std::function<bool()>& check, Clock::time_point deadline,
+                  const std::string& what);
     // Waits until an active connection reaches ACTIVATED (2); throws with the reason otherwise.
     void wait_active_connection(const std::string& active_path, Clock::time_point deadline);
 
@@ -192,6 +197,7 @@ class NmClient {
     void on_device_state_changed(sdbus::Message& message);
     void on_active_state_changed(sdbus::Message& message);
     void on_name_owner_changed(sdbus::Message& message);
+    void on_any_change();
     template <typename T>
     T get_property(const std::string& path, const char* interface, const char* name);
 

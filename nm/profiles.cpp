@@ -8,6 +8,8 @@ namespace opa::nm {
 namespace {
 
 constexpr std::string_view kRoleBridge = "bridge:";
+constexpr std::string_view kRoleBridgePort = "bridge-port:";
+constexpr std::string_view kRoleUplink = "uplink:";
 constexpr std::string_view kRolePort = "port:";
 constexpr std::string_view kRoleInterface = "iface:";
 constexpr std::string_view kRoleMember = "member:";
@@ -16,6 +18,10 @@ std::string_view role_word(ProfileRole role) {
     switch (role) {
         case ProfileRole::Bridge:
             return kRoleBridge;
+        case ProfileRole::BridgePort:
+            return kRoleBridgePort;
+        case ProfileRole::Uplink:
+            return kRoleUplink;
         case ProfileRole::Port:
             return kRolePort;
         case ProfileRole::Interface:
@@ -79,8 +85,8 @@ std::string profile_id(ProfileRole role, std::string_view name) {
 std::optional<std::pair<ProfileRole, std::string>> parse_profile_id(std::string_view id) {
     if (!id.starts_with(kIdPrefix)) return std::nullopt;
     id.remove_prefix(kIdPrefix.size());
-    for (ProfileRole role :
-         {ProfileRole::Bridge, ProfileRole::Port, ProfileRole::Interface, ProfileRole::Member}) {
+    for (ProfileRole role : {ProfileRole::Bridge, ProfileRole::BridgePort, ProfileRole::Interface,
+                             ProfileRole::Uplink, ProfileRole::Port, ProfileRole::Member}) {
         std::string_view word = role_word(role);
         if (id.starts_with(word) && id.size() > word.size()) {
             return std::make_pair(role, std::string(id.substr(word.size())));
@@ -126,10 +132,10 @@ Settings bridge_profile(const std::string& name, const ProfileCommon& common,
 
 Settings port_profile(const std::string& name, const ProfileCommon& common,
                       const std::string& bridge_uuid, const VlanOptions& vlan,
-                      const std::optional<Ownership>& owner, const WireNames& wire) {
+                      const std::optional<Ownership>& owner, const WireNames& wire,
+                      ProfileRole role) {
     Settings s;
-    s["connection"] =
-        connection_section(profile_id(ProfileRole::Port, name), common, "ovs-port", name);
+    s["connection"] = connection_section(profile_id(role, name), common, "ovs-port", name);
     set_controller(s["connection"], wire, bridge_uuid, "ovs-bridge");
     SettingValues& port = s["ovs-port"];
     if (vlan.tag) port["tag"] = sdbus::Variant(std::uint32_t{*vlan.tag});
@@ -175,10 +181,11 @@ Settings internal_interface_profile(const std::string& name, const ProfileCommon
 
 Settings ethernet_member_profile(const std::string& ifname, const ProfileCommon& common,
                                  const std::string& port_uuid,
-                                 const std::optional<Ownership>& owner, const WireNames& wire) {
+                                 const std::optional<Ownership>& owner, const WireNames& wire,
+                                 ProfileRole role) {
     Settings s;
-    s["connection"] = connection_section(profile_id(ProfileRole::Member, ifname), common,
-                                         "802-3-ethernet", ifname);
+    s["connection"] =
+        connection_section(profile_id(role, ifname), common, "802-3-ethernet", ifname);
     set_controller(s["connection"], wire, port_uuid, "ovs-port");
     add_ownership(s, owner);
     return s;

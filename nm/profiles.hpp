@@ -32,7 +32,10 @@ struct WireNames {
 // Wire names the running NM accepts, from its Version ("1.42.4").
 WireNames wire_names_for(std::string_view nm_version);
 
-enum class ProfileRole { Bridge, Port, Interface, Member };
+// Bridge: the ovs-bridge. BridgePort: a port of the bridge's own (its internal interface's or the
+// uplink's). Interface: the internal ovs-interface carrying the host's IP. Uplink: the NIC in its
+// port. Port and Member: a container port and its interface (veth or tap).
+enum class ProfileRole { Bridge, BridgePort, Interface, Uplink, Port, Member };
 std::string profile_id(ProfileRole role, std::string_view name);
 // Parses an id made by profile_id; nullopt for ids the agent did not make.
 std::optional<std::pair<ProfileRole, std::string>> parse_profile_id(std::string_view id);
@@ -89,7 +92,8 @@ Settings bridge_profile(const std::string& name, const ProfileCommon& common,
                         const std::string& datapath_type);
 Settings port_profile(const std::string& name, const ProfileCommon& common,
                       const std::string& bridge_uuid, const VlanOptions& vlan,
-                      const std::optional<Ownership>& owner, const WireNames& wire);
+                      const std::optional<Ownership>& owner, const WireNames& wire,
+                      ProfileRole role = ProfileRole::Port);
 // An internal interface (the host's IP lives here).
 Settings internal_interface_profile(const std::string& name, const ProfileCommon& common,
                                     const std::string& port_uuid, const IpConfig& ip,
@@ -97,7 +101,8 @@ Settings internal_interface_profile(const std::string& name, const ProfileCommon
 // An existing NIC or veth as the member of a port (802-3-ethernet, no IP).
 Settings ethernet_member_profile(const std::string& ifname, const ProfileCommon& common,
                                  const std::string& port_uuid,
-                                 const std::optional<Ownership>& owner, const WireNames& wire);
+                                 const std::optional<Ownership>& owner, const WireNames& wire,
+                                 ProfileRole role = ProfileRole::Member);
 // An existing tap as the member of a port.
 Settings tun_member_profile(const std::string& ifname, const ProfileCommon& common,
                             const std::string& port_uuid, const TunProperties& tun,

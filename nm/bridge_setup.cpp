@@ -1,0 +1,269 @@
+#include "nm/bridge_setup.hpp"
+
+#include <algorithm>
+#include <map>
+#include <sstream>
+
+#include "nm/profiles.hpp"
+
+namespace opa::nm {
+namespace {
+
+struct Existing {
+    std::map<std::string, ConnectionInfo> by_id;
+    const ConnectionInfo* find(ProfileRole role, const std::string& name) const {
+        auto it = by_id.find(profile_id(role, name));
+        return it == by_id.end() ? nullptr : &it->second;
+    }
+};
+
+Existing existing_profiles(NmClient& nm) {
+    Existing e;
+    for (ConnectionInfo& info : nm.list_connections()) {
+        if (parse_profile_id(info.id)) e.by_id.emplace(info.id, std::move(info));
+    }
+    return e;
+}
+
+bool is_ovs_device(std::uint32_t type) {
+    return type == kDeviceOvsBridge || type == kDeviceOvsPort || type == kDeviceOvsInterface;
+}
+
+std::string format_ip(const Ip4Info& ip) {
+    std::string text;
+    for (const Ipv4Address& a : ip.addresses) {
+        text += (text.empty() ? "" : ",") + a.address + "/" + std::to_string(a.prefix);
+    }
+    if (text.empty()) text = "none";
+    if (!ip.gateway.empty()) text += " gw " + ip.gateway;
+    for (const std::string& d : ip.dns) text += " dns " + d;
+    return text;
+}
+
+DeviceInfo wait_activated(NmClient& nm, const std::string& ifname,
+                          const std::vector<std::uint32_t>& types, Clock::time_point deadline) {
+    auto device = nm.device_by_interface(ifname, types);
+    if (!device) throw NmError("NetworkManager has no device " + ifname);
+    return nm.wait_device_state(
+        device->path, [](std::uint32_t s) { return s == kStateActivated; }, deadline);
+}
+
+// One bridge's profiles: bridge, internal port and interface (with `ip`), and optionally the
+// uplink's port and NIC member. Only missing profiles are added; returns what was added.
+std::vector<std::string> add_missing_profiles(NmClient& nm, const Existing& existing,
+                                              const std::string& bridge,
+                                              const std::string& datapath_type, const IpConfig& ip,
+                                              const std::optional<std::string>& uplink,
+                                              const WireNames& wire, const SetupLog& log) {
+    std::vector<std::string> added;
+    auto uuid_of = [&](ProfileRole role, const std::string& name, std::string& uuid) {
+        const ConnectionInfo* info = existing.find(role, name);
+        if (info) uuid = info->uuid;
+        return info != nullptr;
+    };
+    // Profiles for the bridge are kept on disk and autoconnect, so the bridge comes back at boot.
+    std::string bridge_uuid = new_uuid();
+    if (!uuid_of(ProfileRole::Bridge, bridge, bridge_uuid)) {
+        nm.add_connection(bridge_profile(bridge, {bridge_uuid, true, true}, datapath_type),
+                          kAddToDisk | kAddBlockAutoconnect);
+        added.push_back(profile_id(ProfileRole::Bridge, bridge));
+    }
+    std::string port_uuid = new_uuid();
+    if (!uuid_of(ProfileRole::BridgePort, bridge, port_uuid)) {
+        nm.add_connection(port_profile(bridge, {port_uuid, true, true}, bridge_uuid, {},
+                                       std::nullopt, wire, ProfileRole::BridgePort),
+                          kAddToDisk | kAddBlockAutoconnect);
+        added.push_back(profile_id(ProfileRole::BridgePort, bridge));
+    }
+    std::string iface_uuid = new_uuid();
+    if (!uuid_of(ProfileRole::Interface, bridge, iface_uuid)) {
+        nm.add_connection(
+            internal_interface_profile(bridge, {iface_uuid, true, false}, port_uuid, ip, wire),
+            kAddToDisk | kAddBlockAutoconnect);
+        added.push_back(profile_id(ProfileRole::Interface, bridge));
+    }
+    if (uplink) {
+        std::string uplink_port_uuid = new_uuid();
+        if (!uuid_of(ProfileRole::BridgePort, *uplink, uplink_port_uuid)) {
+            nm.add_connection(port_profile(*uplink, {uplink_port_uuid, true, true}, bridge_uuid, {},
+                                           std::nullopt, wire, ProfileRole::BridgePort),
+                              kAddToDisk | kAddBlockAutoconnect);
+            added.push_back(profile_id(ProfileRole::BridgePort, *uplink));
+        }
+        std::string member_uuid = new_uuid();
+        if (!uuid_of(ProfileRole::Uplink, *uplink, member_uuid)) {
+            Settings member =
+                ethernet_member_profile(*uplink, {member_uuid, true, false}, uplink_port_uuid,
+                                        std::nullopt, wire, ProfileRole::Uplink);
+            // Preferred over the NIC's own profile at boot.
+            member["connection"]["autoconnect-priority"] = sdbus::Variant(std::int32_t{50});
+            nm.add_connection(member, kAddToDisk | kAddBlockAutoconnect);
+            added.push_back(profile_id(ProfileRole::Uplink, *uplink));
+        }
+    }
+    for (const std::string& id : added) log("created profile " + id);
+    return added;
+}
+
+bool bridge_is_up(NmClient& nm, const std::string& bridge,
+                  const std::optional<std::string>& uplink) {
+    auto up = [&](const std::string& name, std::uint32_t type) {
+        auto d = nm.device_by_interface(name, {type});
+        return d && d->state == kStateActivated;
+    };
+    if (!up(bridge, kDeviceOvsBridge) || !up(bridge, kDeviceOvsInterface)) return false;
+    if (uplink && !up(*uplink, kDeviceEthernet) && !up(*uplink, kDeviceVeth)) return false;
+    return true;
+}
+
+}  // namespace
+
+std::string describe_network_state(NmClient& nm) {
+    std::ostringstream out;
+    out << "devices:\n";
+    for (const DeviceInfo& d : nm.devices()) {
+        out << "  " << d.interface << " type=" << d.type << " state=" << device_state_name(d.state)
+            << " managed=" << (d.managed ? "yes" : "no");
+        if (d.state == kStateActivated) {
+            try {
+                out << " ip4=" << format_ip(nm.ip4_config(d.path));
+            } catch (const NmError&) {
+                // The device went away while being described.
+            }
+        }
+        out << "\n";
+    }
+    out << "profiles:\n";
+    for (const ConnectionInfo& c : nm.list_connections()) {
+        out << "  " << c.id << " type=" << c.type << " interface=" << c.interface_name
+            << (c.controller.empty() ? "" : " controller=" + c.controller) << "\n";
+    }
+    return out.str();
+}
+
+BridgeSetupReport setup_bridge(NmClient& nm, const BridgeSetupOptions& options,
+                               const SetupLog& log) {
+    BridgeSetupReport report;
+    nm.require_ovs();
+    const WireNames wire = nm.wire_names();
+    report.state_before = describe_network_state(nm);
+    log("state before:\n" + report.state_before);
+
+    // Rule 11: OVS objects NetworkManager does not manage are reported.
+    Existing existing = existing_profiles(nm);
+    for (const DeviceInfo& d : nm.devices()) {
+        if (is_ovs_device(d.type) && (!d.managed || d.state == kStateUnmanaged)) {
+            report.unmanaged_ovs.push_back(d.interface);
+            log("OVS device not managed by NetworkManager: " + d.interface + " (type " +
+                std::to_string(d.type) + ")");
+        }
+    }
+
+    std::vector<std::string> bridges = {options.bridge};
+    bridges.insert(bridges.end(), options.empty_bridges.begin(), options.empty_bridges.end());
+    bool all_there = true;
+    for (const std::string& b : bridges) {
+        const bool profiles = existing.find(ProfileRole::Bridge, b) &&
+                              existing.find(ProfileRole::BridgePort, b) &&
+                              existing.find(ProfileRole::Interface, b);
+        all_there = all_there && profiles &&
+                    bridge_is_up(nm, b, b == options.bridge ? options.uplink : std::nullopt);
+    }
+    if (options.uplink) {
+        all_there = all_there && existing.find(ProfileRole::BridgePort, *options.uplink) &&
+                    existing.find(ProfileRole::Uplink, *options.uplink);
+    }
+    if (all_there) {
+        report.steps.push_back("nothing to do: the bridge is set up and active");
+        log(report.steps.back());
+        report.state_after = report.state_before;
+        return report;
+    }
+
+    // Rule 5: the host's IP, gateway and DNS come from the NIC's Ip4Config, over D-Bus.
+    IpConfig ip;
+    if (options.uplink) {
+        auto nic = nm.device_by_interface(*options.uplink, {kDeviceEthernet, kDeviceVeth});
+        if (!nic) throw NmError("uplink " + *options.uplink + " is not a NIC NetworkManager knows");
+        if (nic->state == kStateActivated) {
+            Ip4Info current = nm.ip4_config(nic->path);
+            for (const Ipv4Address& a : current.addresses) ip.addresses.push_back(a);
+            ip.gateway = current.gateway;
+            ip.dns = current.dns;
+        }
+        log("uplink " + *options.uplink + " holds " +
+            format_ip({ip.addresses, ip.gateway, ip.dns}) + "; moving it to " + options.bridge);
+    }
+
+    // Rule 9: a checkpoint over everything; new profiles are deleted and new devices
+    // disconnected on rollback.
+    const auto deadline = Clock::now() + options.timeout;
+    CheckpointGuard checkpoint(nm, {}, static_cast<std::uint32_t>(options.timeout.count()) + 30,
+                               kCheckpointDeleteNewConnections | kCheckpointDisconnectNewDevices);
+    log("checkpoint " + checkpoint.path() + " created");
+    try {
+        for (const std::string& b : bridges) {
+            const bool main = b == options.bridge;
+            auto added =
+                add_missing_profiles(nm, existing, b, options.datapath_type, main ? ip : IpConfig{},
+                                     main ? options.uplink : std::nullopt, wire, log);
+            for (auto& id : added) report.steps.push_back("created " + id);
+        }
+        if (options.before_activation) options.before_activation();
+        existing = existing_profiles(nm);
+        for (const std::string& b : bridges) {
+            // Rule 7: only the bridge is activated; it brings up its ports and interfaces.
+            const ConnectionInfo* bridge = existing.find(ProfileRole::Bridge, b);
+            if (!bridge) throw NmError("profile of bridge " + b + " vanished");
+            nm.activate(bridge->path);
+            report.steps.push_back("activated bridge " + b);
+            log(report.steps.back());
+        }
+        // Rule 8: verify.
+        for (const std::string& b : bridges) {
+            wait_activated(nm, b, {kDeviceOvsBridge}, deadline);
+            DeviceInfo iface = wait_activated(nm, b, {kDeviceOvsInterface}, deadline);
+            if (b == options.bridge && !ip.addresses.empty()) {
+                // NM publishes the new Ip4Config shortly after ACTIVATED.
+                nm.wait_for(
+                    [&] {
+                        const Ip4Info now = nm.ip4_config(iface.path);
+                        return std::all_of(
+                            ip.addresses.begin(), ip.addresses.end(), [&](const Ipv4Address& w) {
+                                return std::any_of(now.addresses.begin(), now.addresses.end(),
+                                                   [&](const Ipv4Address& a) {
+                                                       return a.address == w.address &&
+                                                              a.prefix == w.prefix;
+                                                   });
+                            });
+                    },
+                    deadline, b + " to hold " + format_ip({ip.addresses, "", {}}));
+            }
+        }
+        if (options.uplink) {
+            DeviceInfo nic =
+                wait_activated(nm, *options.uplink, {kDeviceEthernet, kDeviceVeth}, deadline);
+            nm.wait_for([&] { return nm.ip4_config(nic.path).addresses.empty(); }, deadline,
+                        "uplink " + *options.uplink + " to give up its address");
+        }
+        checkpoint.commit();
+        log("verified; checkpoint destroyed");
+    } catch (const std::exception& error) {
+        log(std::string("setup failed: ") + error.what() + "; rolling back");
+        try {
+            checkpoint.rollback();
+            // NM restores devices asynchronously; what the checkpoint did not delete (profiles
+            // of an earlier partial run) stays as it was before.
+            log("rolled back to the checkpoint");
+        } catch (const NmError& rollback_error) {
+            log(std::string("rollback failed: ") + rollback_error.what());
+        }
+        throw NmError(std::string("setup-bridge rolled back: ") + error.what());
+    }
+    report.changed = true;
+    report.state_after = describe_network_state(nm);
+    log("state after:\n" + report.state_after);
+    return report;
+}
+
+}  // namespace opa::nm

@@ -1,0 +1,48 @@
+// `ovs-port-agent setup-bridge`: the seed's rules 3-12 for the agent's bridge, through
+// NetworkManager only. The bridge has no IP; an internal port + ovs-interface carries the host's
+// IP (read from the uplink NIC's Ip4Config over D-Bus); the NIC is enslaved through a port of its
+// own, without IP. All profiles are created first, then only the bridge is activated; the result
+// is verified; a checkpoint around everything rolls back on any failure.
+#pragma once
+
+#include <chrono>
+#include <functional>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "nm/nm_client.hpp"
+
+namespace opa::nm {
+
+struct BridgeSetupOptions {
+    std::string bridge;
+    std::optional<std::string> uplink;
+    std::string datapath_type = "system";
+    // Further bridges made empty (the seed's --with-ovsbr1): bridge + internal interface, no IP.
+    std::vector<std::string> empty_bridges;
+    std::chrono::seconds timeout{30};
+    // Called after the profiles exist and before activation; a test injects a failure here
+    // to prove the rollback.
+    std::function<void()> before_activation;
+};
+
+struct BridgeSetupReport {
+    bool changed = false;
+    std::vector<std::string> steps;          // what was done, in words
+    std::vector<std::string> unmanaged_ovs;  // OVS devices NM does not manage
+    std::string state_before;
+    std::string state_after;
+};
+
+// Line sink for progress (the CLI writes it to the setup log and the terminal).
+using SetupLog = std::function<void(const std::string& line)>;
+
+// Throws NmError (after rolling back) when any step fails.
+BridgeSetupReport setup_bridge(NmClient& nm, const BridgeSetupOptions& options,
+                               const SetupLog& log);
+
+// NetworkManager's view of devices and profiles, read over D-Bus, as text for the setup log.
+std::string describe_network_state(NmClient& nm);
+
+}  // namespace opa::nm
