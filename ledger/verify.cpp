@@ -91,17 +91,12 @@ class Verifier {
         if (canonical::nesting_deeper_than(line, canonical::kMaxNesting))
             return fail(Problem::parse_error, line_number, "", "",
                         "nested deeper than " + std::to_string(canonical::kMaxNesting) + " levels");
-        json object = json::parse(line.begin(), line.end(), nullptr, /*allow_exceptions=*/false);
-        if (object.is_discarded()) {
-            std::string parser_message = "unparsable";
-            try {
-                json reparsed =
-                    json::parse(line.begin(), line.end());  // throws: we want the message
-                (void)reparsed;
-            } catch (const json::exception& error) {
-                parser_message = error.what();
-            }
-            return fail(Problem::parse_error, line_number, "", "", parser_message);
+        json object;
+        try {
+            // One parse that throws: on the failure path we need the parser's message anyway.
+            object = json::parse(line.begin(), line.end());
+        } catch (const json::exception& error) {
+            return fail(Problem::parse_error, line_number, "", "", error.what());
         }
         if (!object.is_object())
             return fail(Problem::parse_error, line_number, "", "", "line is not a JSON object");
