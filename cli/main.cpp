@@ -1,0 +1,193 @@
+// ovs-port-agent: the command line. It only parses arguments and calls into the libraries.
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdio>
+#include <ctime>
+#include <fstream>
+#include <iostream>
+
+#include <spdlog/spdlog.h>
+#include <CLI/CLI.hpp>
+
+#include "agent/naming.hpp"
+#include "config/config.hpp"
+#include "ledger/verify.hpp"
+#include "mount/daemon.hpp"
+#include "nm/bridge_setup.hpp"
+#include "nm/nm_client.hpp"
+
+namespace {
+
+constexpr int kExitUsage = 2;
+
+// Loads the configuration or prints every error; nullopt means exit.
+std::optional<opa::config::Config> load_config(const std::string& path) {
+    opa::config::LoadResult result = opa::config::load(path);
+    if (!result.ok()) {
+        for (const auto& error : result.errors) std::cerr << error.to_string() << "\n";
+        return std::nullopt;
+    }
+    return result.config;
+}
+
+std::string timestamp() {
+    const auto now = std::chrono::system_clock::now();
+    const std::time_t t = std::chrono::system_clock::to_time_t(now);
+    std::tm tm{};
+    gmtime_r(&t, &tm);
+    char buf[32];
+    std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
+    return buf;
+}
+
+int cmd_name(const opa::config::Config& config, const std::string& container, unsigned index,
+             std::optional<unsigned> vmid) {
+    auto result =
+        opa::naming::render_template(config.naming_template, container, index,
+                                     vmid ? std::optional<std::uint32_t>(*vmid) : std::nullopt);
+    if (!result) {
+        std::cerr << "naming_template '" << config.naming_template
+                  << "': " << result.error->message() << "\n";
+        return 1;
+    }
+    std::cout << *result.name << "\n";
+    return 0;
+}
+
+int cmd_ledger_verify(const std::string& path) {
+    const opa::ledger::VerifyReport report = opa::ledger::verify(path);
+    std::cout << opa::ledger::format_report(report) << "\n";
+    return report.ok ? 0 : 1;
+}
+
+int cmd_setup_bridge(const opa::config::Config& config, const std::string& bridge,
+                     const std::string& uplink, bool with_ovsbr1, const std::string& datapath) {
+    std::ofstream setup_log(config.setup_log_path, std::ios::app);
+    if (!setup_log) {
+        std::cerr << "warning: cannot open the setup log " << config.setup_log_path
+                  << "; logging to the terminal only\n";
+    }
+    // Every line goes to the setup log (rule 10) and the terminal.
+    auto log = [&](const std::string& line) {
+        std::cout << line << "\n";
+        if (setup_log) setup_log << timestamp() << " " << line << "\n" << std::flush;
+    };
+    opa::nm::BridgeSetupOptions options;
+    options.bridge = bridge.empty() ? config.bridge_name : bridge;
+    if (!uplink.empty()) {
+        options.uplink = uplink;
+    } else if (config.uplink) {
+        options.uplink = config.uplink;
+    }
+    if (options.uplink && !opa::naming::is_valid_ifname(*options.uplink)) {
+        std::cerr << "invalid uplink name '" << *options.uplink << "'\n";
+        return kExitUsage;
+    }
+    if (!opa::naming::is_valid_ifname(options.bridge)) {
+        std::cerr << "invalid bridge name '" << options.bridge << "'\n";
+        return kExitUsage;
+    }
+    options.datapath_type = datapath.empty() ? config.datapath_type : datapath;
+    if (with_ovsbr1) options.empty_bridges.push_back("ovsbr1");
+    log("setup-bridge " + options.bridge + (options.uplink ? " uplink " + *options.uplink : "") +
+        " datapath " + options.datapath_type);
+    try {
+        opa::nm::NmClient nm;
+        const opa::nm::BridgeSetupReport report = opa::nm::setup_bridge(nm, options, log);
+        log(report.changed ? "setup-bridge: done"
+                           : "setup-bridge: already set up, nothing changed");
+        return 0;
+    } catch (const opa::nm::NmError& error) {
+        log(std::string("setup-bridge: FAILED: ") + error.what());
+        return 1;
+    }
+}
+
+int cmd_introspect() {
+    try {
+        opa::nm::NmClient nm;
+        std::cout << nm.introspect();
+        return 0;
+    } catch (const opa::nm::NmError& error) {
+        std::cerr << error.what() << "\n";
+        return 1;
+    }
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+    CLI::App app{
+        "ovs-port-agent: keeps container veth/tap interfaces attached as Open vSwitch "
+        "ports through NetworkManager"};
+    app.require_subcommand(1);
+    std::string config_path(opa::config::kDefaultPath);
+    app.add_option("-c,--config", config_path, "configuration file")->capture_default_str();
+    bool verbose = false;
+    app.add_flag("-v,--verbose", verbose, "debug logging");
+
+    auto* run = app.add_subcommand("run", "run the daemon (foreground)");
+    unsigned workers = 8;
+    run->add_option("--workers", workers, "ports activated in parallel")
+        ->check(CLI::Range(1u, 64u))
+        ->capture_default_str();
+
+    auto* name = app.add_subcommand("name", "print the interface name naming_template gives");
+    std::string container;
+    unsigned index = 0;
+    std::optional<unsigned> vmid;
+    name->add_option("CONTAINER", container, "container name")->required();
+    name->add_option("INDEX", index, "interface index")->required();
+    name->add_option("--vmid", vmid, "VMID for {vmid}");
+
+    auto* ledger = app.add_subcommand("ledger", "the hash-chained action ledger");
+    ledger->require_subcommand(1);
+    auto* verify = ledger->add_subcommand("verify", "check every hash of a ledger (exit 0 = PASS)");
+    std::string ledger_path;
+    verify->add_option("PATH", ledger_path, "ledger file (default: ledger_path of the config)");
+
+    auto* setup = app.add_subcommand(
+        "setup-bridge", "create the bridge through NetworkManager (the seed's rules 3-12)");
+    std::string bridge, uplink, datapath;
+    bool with_ovsbr1 = false;
+    setup->add_option("--bridge", bridge, "bridge name (default: bridge_name)");
+    setup->add_option("--uplink", uplink, "NIC to enslave; its IP moves to the bridge");
+    setup->add_flag("--with-ovsbr1", with_ovsbr1, "also create an empty bridge ovsbr1");
+    setup->add_option("--datapath", datapath, "system or netdev (default: datapath_type)")
+        ->check(CLI::IsMember({"system", "netdev"}));
+
+    app.add_subcommand("introspect", "print NetworkManager's root D-Bus introspection");
+
+    auto* config_cmd = app.add_subcommand("config", "the configuration file");
+    config_cmd->require_subcommand(1);
+    config_cmd->add_subcommand("check", "validate it; every error as file:line:column");
+    config_cmd->add_subcommand("show", "print the effective configuration");
+
+    CLI11_PARSE(app, argc, argv);
+
+    spdlog::set_pattern("%^%l%$: %v");
+    spdlog::set_level(verbose ? spdlog::level::debug : spdlog::level::info);
+
+    if (app.got_subcommand("introspect")) return cmd_introspect();
+
+    std::optional<opa::config::Config> config = load_config(config_path);
+    if (!config) return kExitUsage;
+
+    if (app.got_subcommand(run)) {
+        return opa::mount::run_daemon({*config, config_path, workers});
+    }
+    if (app.got_subcommand(name)) return cmd_name(*config, container, index, vmid);
+    if (app.got_subcommand(ledger)) {
+        return cmd_ledger_verify(ledger_path.empty() ? config->ledger_path.string() : ledger_path);
+    }
+    if (app.got_subcommand(setup)) {
+        return cmd_setup_bridge(*config, bridge, uplink, with_ovsbr1, datapath);
+    }
+    if (app.got_subcommand(config_cmd)) {
+        if (config_cmd->got_subcommand("show")) std::cout << config->to_toml();
+        if (config_cmd->got_subcommand("check")) std::cout << config_path << ": OK\n";
+        return 0;
+    }
+    return kExitUsage;
+}

@@ -1,0 +1,171 @@
+#include "mount/daemon.hpp"
+
+#include <poll.h>
+#include <signal.h>
+#include <sys/eventfd.h>
+#include <sys/signalfd.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <cerrno>
+#include <cstring>
+#include <memory>
+
+#include <spdlog/spdlog.h>
+
+#include "agent/core.hpp"
+#include "agent/nm_backend.hpp"
+#include "ledger/ledger.hpp"
+#include "mount/ledger_journal.hpp"
+#include "nm/nm_client.hpp"
+
+namespace opa::mount {
+namespace {
+
+// A file descriptor owned for the life of the loop.
+class Fd {
+  public:
+    explicit Fd(int fd) : fd_(fd) {}
+    ~Fd() {
+        if (fd_ >= 0) ::close(fd_);
+    }
+    Fd(const Fd&) = delete;
+    Fd& operator=(const Fd&) = delete;
+    int get() const { return fd_; }
+
+  private:
+    int fd_;
+};
+
+// Wakes the loop from other threads (NM's bus thread) with a reason bit.
+class Wakeup {
+  public:
+    enum Reason : std::uint64_t { kNmAppeared = 1, kNmVanished = 2 };
+    Wakeup() : fd_(::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK)) {}
+    bool ok() const { return fd_.get() >= 0; }
+    int fd() const { return fd_.get(); }
+    void post(Reason reason) {
+        reasons_.fetch_or(reason);
+        const std::uint64_t one = 1;
+        // A full counter still wakes the loop; nothing to do on failure.
+        [[maybe_unused]] ssize_t n = ::write(fd_.get(), &one, sizeof one);
+    }
+    std::uint64_t take() {
+        std::uint64_t count = 0;
+        [[maybe_unused]] ssize_t n = ::read(fd_.get(), &count, sizeof count);
+        return reasons_.exchange(0);
+    }
+
+  private:
+    Fd fd_;
+    std::atomic<std::uint64_t> reasons_{0};
+};
+
+}  // namespace
+
+int run_daemon(const DaemonOptions& options) {
+    const config::Config& config = options.config;
+
+    // Signals arrive through a signalfd, handled in the loop like any other event.
+    sigset_t signals;
+    sigemptyset(&signals);
+    sigaddset(&signals, SIGTERM);
+    sigaddset(&signals, SIGINT);
+    if (pthread_sigmask(SIG_BLOCK, &signals, nullptr) != 0) {
+        spdlog::critical("cannot block SIGTERM/SIGINT: {}", std::strerror(errno));
+        return 1;
+    }
+    Fd signal_fd(::signalfd(-1, &signals, SFD_CLOEXEC | SFD_NONBLOCK));
+    Wakeup wakeup;
+    if (signal_fd.get() < 0 || !wakeup.ok()) {
+        spdlog::critical("cannot create the event loop's descriptors: {}", std::strerror(errno));
+        return 1;
+    }
+
+    std::unique_ptr<ledger::Ledger> ledger;
+    try {
+        ledger = std::make_unique<ledger::Ledger>(config.ledger_path);
+    } catch (const std::exception& error) {
+        spdlog::critical("cannot open the ledger: {}", error.what());
+        return 1;
+    }
+    if (const auto& recovery = ledger->recovery()) {
+        spdlog::warn("ledger {}: a torn last line ({} bytes) was moved to {} ({})",
+                     config.ledger_path.string(), recovery->moved_bytes,
+                     recovery->moved_to.string(), recovery->reason);
+    }
+    LedgerJournal journal(*ledger);
+
+    std::unique_ptr<nm::NmClient> nm;
+    nm::DaemonInfo nm_info;
+    try {
+        nm = std::make_unique<nm::NmClient>();
+        nm_info = nm->require_ovs();
+    } catch (const nm::NmError& error) {
+        spdlog::critical("{}", error.what());
+        journal.record("agent_start_failed", {{"error", error.what()}});
+        return 1;
+    }
+    spdlog::info("NetworkManager {} with Open vSwitch; bridge {}", nm_info.version,
+                 config.bridge_name);
+
+    agent::NmBackend backend(*nm, config.bridge_name);
+    agent::Core core(backend, journal, {config.bridge_name, options.workers});
+    core.add_listener([](const std::string& name, const std::optional<agent::Port>& port) {
+        if (!port) {
+            spdlog::info("port {}: removed", name);
+        } else if (!port->last_error.empty() && port->state == agent::PortState::Failed) {
+            spdlog::warn("port {}: {}: {}", name, agent::to_string(port->state), port->last_error);
+        } else {
+            spdlog::debug("port {}: {}", name, agent::to_string(port->state));
+        }
+    });
+    nm->on_nm_owner_changed([&wakeup](bool running) {
+        wakeup.post(running ? Wakeup::kNmAppeared : Wakeup::kNmVanished);
+    });
+
+    journal.record("agent_started", {{"pid", ::getpid()},
+                                     {"bridge", config.bridge_name},
+                                     {"networkmanager", nm_info.version},
+                                     {"config", options.config_path}});
+    core.reconcile("start-up");
+    spdlog::info("ready: {} ports", core.ports().size());
+
+    bool running = true;
+    while (running) {
+        pollfd fds[] = {{signal_fd.get(), POLLIN, 0}, {wakeup.fd(), POLLIN, 0}};
+        const int n = ::poll(fds, std::size(fds), -1);
+        if (n < 0) {
+            if (errno == EINTR) continue;
+            spdlog::critical("poll: {}", std::strerror(errno));
+            break;
+        }
+        if (fds[0].revents & POLLIN) {
+            signalfd_siginfo info{};
+            if (::read(signal_fd.get(), &info, sizeof info) == sizeof info) {
+                spdlog::info("signal {}: stopping", strsignal(static_cast<int>(info.ssi_signo)));
+                running = false;
+            }
+        }
+        if (fds[1].revents & POLLIN) {
+            const std::uint64_t reasons = wakeup.take();
+            if (reasons & Wakeup::kNmVanished) {
+                spdlog::warn("NetworkManager left the bus; ports stay as OVS has them");
+                journal.record("networkmanager_stopped", nlohmann::json::object());
+            }
+            if (reasons & Wakeup::kNmAppeared) {
+                // NM deletes the OVS rows it owns when it starts and re-adds only autoconnect
+                // profiles; reconcile re-plugs whatever it does not.
+                spdlog::info("NetworkManager is back on the bus: reconciling");
+                journal.record("networkmanager_started", nlohmann::json::object());
+                core.reconcile("networkmanager restarted");
+            }
+        }
+    }
+
+    core.wait_idle(std::chrono::seconds(10));
+    journal.record("agent_stopped", {{"pid", ::getpid()}, {"ports", core.ports().size()}});
+    return 0;
+}
+
+}  // namespace opa::mount
