@@ -13,7 +13,8 @@
 #
 # Env: OPA_SANDBOX (namespace name, default opa-sandbox), OPA_SANDBOX_STATE (default
 #      /run/ovs-port-agent-sandbox/$OPA_SANDBOX), NM_OVS_PREFIX (see build-nm-ovs.sh),
-#      OPA_SANDBOX_NM_LOGLEVEL (default INFO).
+#      OPA_SANDBOX_NM_LOGLEVEL (default INFO), OPA_SANDBOX_NO_OVS=1 (NetworkManager starts
+#      without its OVS plugin, as Debian's own package would: for testing that case).
 # It never touches the host's own network: every daemon lives in the namespace, every file it
 # writes is in the state directory or on a tmpfs private to the stack's mount namespace.
 set -euo pipefail
@@ -48,6 +49,11 @@ if [ "${1:-}" = --inner ]; then
     # become "initialized" and every veth created outside NM would stay strictly unmanaged.
     # A read-only /sys is NM's container path: links are usable at once.
     mount -o remount,bind,ro /sys
+    if [ "${OPA_SANDBOX_NO_OVS:-0}" = 1 ]; then
+        # An empty plugin directory (compiled into the daemon) in this mount namespace only:
+        # NetworkManager then runs without Open vSwitch support.
+        mount -t tmpfs -o ro,mode=0755 tmpfs "$NM_PLUGIN_DIR"
+    fi
     ip link set lo up
 
     dbus-daemon --config-file="$STATE/bus.conf" --fork --print-pid >"$STATE/dbus.pid"
@@ -74,6 +80,8 @@ if [ "${1:-}" = --start-nm ]; then
 fi
 
 # ------------------------------------------------------------------ helpers (outside)
+# Upstream version the daemon was built as (its plugin directory is named after it).
+nm_version() { ls "$(dirname "$NM_BIN")/../lib/NetworkManager/" | head -n 1; }
 netns_inode() { stat -L -c %i "/run/netns/$NS" 2>/dev/null || echo none; }
 # alive = exists and is not a zombie (PID 1 of some containers reaps orphans slowly)
 alive() { [ -r "/proc/$1/stat" ] && [ "$(sed 's/.*) //' "/proc/$1/stat" 2>/dev/null | cut -d' ' -f1)" != Z ]; }
@@ -216,7 +224,8 @@ CONF
 
     ip netns add "$NS" 2>/dev/null || [ -e "/run/netns/$NS" ] || die "cannot create network namespace $NS"
     ip netns exec "$NS" unshare --mount --propagation private \
-        env OPA_SANDBOX="$NS" OPA_SANDBOX_STATE="$STATE" "$HERE/sandbox.sh" --inner \
+        env OPA_SANDBOX="$NS" OPA_SANDBOX_STATE="$STATE" OPA_SANDBOX_NO_OVS="${OPA_SANDBOX_NO_OVS:-0}" \
+        NM_PLUGIN_DIR="$(dirname "$NM_BIN")/../lib/NetworkManager/$(nm_version)" "$HERE/sandbox.sh" --inner \
         >"$STATE/inner.log" 2>&1 || { cat "$STATE/inner.log" >&2; cmd_down; die "starting dbus/ovsdb/ovs-vswitchd failed"; }
     start_nm
     if ! wait_nm_ready; then
@@ -225,7 +234,9 @@ CONF
         cmd_down
         die "NetworkManager did not come up"
     fi
-    grep -q "Loaded device plugin: NMOvsFactory" "$STATE/nm.log" || { cmd_down; die "NetworkManager did not load its OVS plugin"; }
+    if [ "${OPA_SANDBOX_NO_OVS:-0}" != 1 ]; then
+        grep -q "Loaded device plugin: NMOvsFactory" "$STATE/nm.log" || { cmd_down; die "NetworkManager did not load its OVS plugin"; }
+    fi
     log "up: NetworkManager $(busctl --address="$BUS_ADDRESS" get-property $NM_NAME $NM_PATH $NM_NAME Version | cut -d' ' -f2) with OVS, pid $(cat "$STATE/nm.pid")"
     print_info | tee "$STATE/env"
 }
