@@ -109,6 +109,17 @@ int run_daemon(const DaemonOptions& options) {
     spdlog::info("NetworkManager {} with Open vSwitch; bridge {}", nm_info.version,
                  config.bridge_name);
 
+    // A crash mid-change leaves the agent's checkpoint behind; it would block or roll back
+    // later changes, so it goes first.
+    try {
+        for (const std::string& checkpoint : nm->sweep_agent_checkpoints()) {
+            spdlog::warn("destroyed a checkpoint left by an earlier run: {}", checkpoint);
+            journal.record("checkpoint_swept", {{"checkpoint", checkpoint}});
+        }
+    } catch (const nm::NmError& error) {
+        spdlog::warn("cannot sweep checkpoints: {}", error.what());
+    }
+
     agent::NmBackend backend(*nm, config.bridge_name);
     agent::Core core(backend, journal, {config.bridge_name, options.workers});
     core.add_listener([](const std::string& name, const std::optional<agent::Port>& port) {

@@ -198,7 +198,8 @@ BridgeSetupReport setup_bridge(NmClient& nm, const BridgeSetupOptions& options,
     // Rule 9: a checkpoint over everything; new profiles are deleted and new devices
     // disconnected on rollback.
     const auto deadline = Clock::now() + options.timeout;
-    CheckpointGuard checkpoint(nm, {}, static_cast<std::uint32_t>(options.timeout.count()) + 30,
+    // Its timeout (longer than the setup's own) marks it as the agent's for the start-up sweep.
+    CheckpointGuard checkpoint(nm, {}, kSetupCheckpointTimeout,
                                kCheckpointDeleteNewConnections | kCheckpointDisconnectNewDevices);
     log("checkpoint " + checkpoint.path() + " created");
     try {

@@ -741,6 +741,26 @@ std::pair<std::int64_t, std::uint32_t> NmClient::checkpoint_times(const std::str
             get_property<std::uint32_t>(checkpoint, iface, "RollbackTimeout")};
 }
 
+std::vector<std::string> NmClient::sweep_agent_checkpoints() {
+    std::vector<std::string> swept;
+    for (const std::string& checkpoint : checkpoints()) {
+        std::uint32_t timeout = 0;
+        try {
+            timeout = checkpoint_times(checkpoint).second;
+        } catch (const NmError&) {
+            continue;  // rolled back or destroyed meanwhile
+        }
+        if (timeout != kPortCheckpointTimeout && timeout != kSetupCheckpointTimeout) continue;
+        try {
+            checkpoint_destroy(checkpoint);
+            swept.push_back(checkpoint);
+        } catch (const NmError&) {
+            // Gone meanwhile: NM's own timeout got there first.
+        }
+    }
+    return swept;
+}
+
 CheckpointGuard::CheckpointGuard(NmClient& nm, const std::vector<std::string>& devices,
                                  std::uint32_t rollback_timeout_s, std::uint32_t flags)
     : nm_(nm), path_(nm.checkpoint_create(devices, rollback_timeout_s, flags)) {}

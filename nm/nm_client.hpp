@@ -117,6 +117,12 @@ enum CheckpointFlags : std::uint32_t {
 
 using Clock = std::chrono::steady_clock;
 
+// NM does not record who made a checkpoint, so the agent's rollback timeouts are its mark: a
+// checkpoint with one of these timeouts is the agent's. Left behind by a crash, it is swept at
+// start-up (NM would otherwise hold it until the timeout and roll back).
+inline constexpr std::uint32_t kPortCheckpointTimeout = 67;   // per-port attach
+inline constexpr std::uint32_t kSetupCheckpointTimeout = 97;  // setup-bridge
+
 class NmClient {
   public:
     // Connects to the system bus (sd-bus honours DBUS_SYSTEM_BUS_ADDRESS, which is how the agent
@@ -191,6 +197,9 @@ class NmClient {
     std::vector<std::string> checkpoints();
     // Created time (CLOCK_BOOTTIME ms) and rollback timeout of a checkpoint.
     std::pair<std::int64_t, std::uint32_t> checkpoint_times(const std::string& checkpoint);
+    // Destroys the agent's own checkpoints (see kPortCheckpointTimeout) and returns their paths;
+    // others' checkpoints are left alone.
+    std::vector<std::string> sweep_agent_checkpoints();
 
   private:
     struct SignalState;

@@ -232,7 +232,8 @@ AttachResult OvsPorts::activate(const std::string& ifname) {
         // A checkpoint over this one device (overlapping others', so ports change in parallel)
         // puts the device back as it was if activation fails. It does not delete new profiles:
         // that would also delete other ports' profiles added meanwhile.
-        CheckpointGuard checkpoint(nm_, {device.path}, 60, kCheckpointAllowOverlapping);
+        CheckpointGuard checkpoint(nm_, {device.path}, kPortCheckpointTimeout,
+                                   kCheckpointAllowOverlapping);
         // The device is "strictly unmanaged" until something claims it; activation claims it.
         result.active_connection = nm_.activate(result.member_profile, device.path);
         nm_.wait_device_state(

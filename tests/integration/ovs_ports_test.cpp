@@ -3,6 +3,7 @@
 // only read (ovs-vsctl list/get), never written.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <memory>
 
 #include "nm/nm_client.hpp"
@@ -169,6 +170,30 @@ TEST_F(OvsPortsTest, MissingBridgeSaysHowToCreateIt) {
 TEST_F(OvsPortsTest, DetachOfAnUnknownPortFails) {
     nm::OvsPorts ports(*client_, kBridge);
     EXPECT_THROW(ports.detach("opanone"), nm::NmError);
+}
+
+}  // namespace
+
+namespace {
+
+// A checkpoint of the agent's left behind (as by a crash) is swept; someone else's is not.
+TEST_F(OvsPortsTest, OrphanAgentCheckpointsAreSweptOthersAreKept) {
+    add_veth("opav6");
+    add_veth("opav7");
+    ASSERT_TRUE(wait_until([&] { return client_->device_by_interface("opav7").has_value(); }));
+    auto ours_device = client_->device_by_interface("opav6");
+    auto theirs_device = client_->device_by_interface("opav7");
+    ASSERT_TRUE(ours_device && theirs_device);
+    const std::string ours = client_->checkpoint_create(
+        {ours_device->path}, nm::kPortCheckpointTimeout, nm::kCheckpointAllowOverlapping);
+    const std::string theirs =
+        client_->checkpoint_create({theirs_device->path}, 60, nm::kCheckpointAllowOverlapping);
+    const std::vector<std::string> swept = client_->sweep_agent_checkpoints();
+    EXPECT_EQ(swept, std::vector<std::string>{ours});
+    const auto left = client_->checkpoints();
+    EXPECT_EQ(std::count(left.begin(), left.end(), ours), 0);
+    EXPECT_EQ(std::count(left.begin(), left.end(), theirs), 1);
+    client_->checkpoint_destroy(theirs);
 }
 
 }  // namespace
