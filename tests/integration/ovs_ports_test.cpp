@@ -197,3 +197,34 @@ TEST_F(OvsPortsTest, OrphanAgentCheckpointsAreSweptOthersAreKept) {
 }
 
 }  // namespace
+
+namespace {
+
+// NetworkManager deletes the OVS rows it owns when it starts and re-adds only autoconnect
+// profiles: the agent's in-memory profiles are made so that NM brings the ports back by itself.
+TEST_F(OvsPortsTest, PortsComeBackAfterNetworkManagerRestarts) {
+    nm::OvsPorts ports(*client_, kBridge);
+    const std::vector<std::string> names = {"opar1", "opar2", "opar3"};
+    for (const auto& name : names) {
+        add_veth(name);
+        ASSERT_TRUE(wait_until([&] { return client_->device_by_interface(name).has_value(); }));
+        ASSERT_EQ(ports.attach({name, {}, std::nullopt, "request"}).state,
+                  nm::AttachState::Activated);
+    }
+    const char* sandbox_sh = OPA_SOURCE_ROOT "/scripts/sandbox.sh";
+    ASSERT_TRUE(run(std::string(sandbox_sh) + " restart-nm").ok());
+    ASSERT_TRUE(wait_until([&] { return client_->nm_running(); }));
+    for (const auto& name : names) {
+        EXPECT_TRUE(wait_until([&] { return ovs_has_port(name); }, std::chrono::seconds(10)))
+            << name << " not back in OVSDB";
+        EXPECT_TRUE(wait_until(
+            [&] {
+                auto d = client_->device_by_interface(name, {nm::kDeviceVeth});
+                return d && d->state == nm::kStateActivated;
+            },
+            std::chrono::seconds(10)))
+            << name << " not ACTIVATED again";
+    }
+}
+
+}  // namespace
