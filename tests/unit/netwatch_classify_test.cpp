@@ -17,6 +17,9 @@ struct ClassifyCase {
     Reason reason;
 };
 
+// gtest prints a parameter in test listings (ctest names): the label, not the raw bytes.
+void PrintTo(const ClassifyCase& c, std::ostream* out) { *out << c.label; }
+
 ClassifyRules proxmox_rules() {
     ClassifyRules rules;
     rules.include_prefixes = {"veth-", "tap", "veth"};

@@ -118,6 +118,8 @@ struct NetEffectCase {
     std::vector<std::string> expected;
 };
 
+void PrintTo(const NetEffectCase& c, std::ostream* out) { *out << c.label; }
+
 class NetwatchDebouncerNetEffect : public testing::TestWithParam<NetEffectCase> {};
 
 TEST_P(NetwatchDebouncerNetEffect, OneEntryPerName) {
