@@ -1,0 +1,487 @@
+#include "fs/fuse_server.hpp"
+
+#include <fuse_lowlevel.h>
+#include <signal.h>
+#include <sys/mount.h>
+#include <sys/stat.h>
+#include <sys/statvfs.h>
+#include <sys/sysmacros.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <fstream>
+#include <sstream>
+#include <vector>
+
+namespace opa::fs {
+namespace {
+
+// Attributes and entries are not cached by the kernel (timeout 0): every stat and lookup asks
+// the tree, so a change made by NetworkManager or another door shows at once and no kernel
+// cache invalidation is needed. The cost is one request per stat, which a tree of a few hundred
+// ports easily affords.
+constexpr double kAttrTimeout = 0.0;
+constexpr double kEntryTimeout = 0.0;
+
+PortTree& tree_of(fuse_req_t req) { return *static_cast<PortTree*>(fuse_req_userdata(req)); }
+uid_t caller_uid(fuse_req_t req) { return fuse_req_ctx(req)->uid; }
+
+// No exception crosses into libfuse: an operation that throws answers EIO and is reported once.
+// Bodies reply as their last step, so a throw always happens before any reply.
+template <typename Body>
+void guarded(fuse_req_t req, const char* operation, Body&& body) noexcept {
+    try {
+        body();
+        return;
+    } catch (const std::exception& error) {
+        tree_of(req).report(std::string(operation) + ": internal error: " + error.what());
+    } catch (...) {
+    }
+    fuse_reply_err(req, EIO);
+}
+
+struct timespec to_timespec(std::chrono::system_clock::time_point when) {
+    const auto since_epoch = when.time_since_epoch();
+    const auto seconds = std::chrono::floor<std::chrono::seconds>(since_epoch);
+    struct timespec ts {};
+    ts.tv_sec = static_cast<time_t>(seconds.count());
+    ts.tv_nsec = static_cast<long>(
+        std::chrono::duration_cast<std::chrono::nanoseconds>(since_epoch - seconds).count());
+    return ts;
+}
+
+mode_t type_bits(FileType type) {
+    switch (type) {
+        case FileType::Directory:
+            return S_IFDIR;
+        case FileType::Symlink:
+            return S_IFLNK;
+        case FileType::Regular:
+            return S_IFREG;
+    }
+    return S_IFREG;
+}
+
+struct stat to_stat(const NodeAttr& attr) {
+    struct stat st {};
+    st.st_ino = attr.ino;
+    st.st_mode = type_bits(attr.type) | attr.permissions;
+    st.st_nlink = attr.nlink;
+    st.st_uid = 0;
+    st.st_gid = 0;
+    st.st_size = static_cast<off_t>(attr.size);
+    st.st_blksize = 4096;
+    st.st_blocks = static_cast<blkcnt_t>((attr.size + 511) / 512);
+    st.st_mtim = to_timespec(attr.mtime);
+    st.st_ctim = st.st_mtim;
+    st.st_atim = st.st_mtim;
+    return st;
+}
+
+void reply_entry(fuse_req_t req, const NodeAttr& attr) {
+    fuse_entry_param entry{};
+    entry.ino = attr.ino;
+    entry.generation = 1;  // numbers are never reused while mounted (inode_table.hpp)
+    entry.attr = to_stat(attr);
+    entry.attr_timeout = kAttrTimeout;
+    entry.entry_timeout = kEntryTimeout;
+    fuse_reply_entry(req, &entry);
+}
+
+OpenFile* open_file_of(const fuse_file_info* fi) {
+    return fi ? reinterpret_cast<OpenFile*>(static_cast<std::uintptr_t>(fi->fh)) : nullptr;
+}
+
+struct DirHandle {
+    std::vector<DirEntry> entries;  // taken at opendir, so offsets stay meaningful
+};
+
+DirHandle* dir_handle_of(const fuse_file_info* fi) {
+    return reinterpret_cast<DirHandle*>(static_cast<std::uintptr_t>(fi->fh));
+}
+
+// ---- operations: decode, ask the tree, reply -------------------------------------------------
+
+void op_lookup(fuse_req_t req, fuse_ino_t parent, const char* name) {
+    guarded(req, "lookup", [&] {
+        auto attr = tree_of(req).lookup(parent, name);
+        if (!attr.ok()) return void(fuse_reply_err(req, attr.error()));
+        reply_entry(req, *attr);
+    });
+}
+
+// Inode numbers stay valid for the whole mount (inode_table.hpp), so there is nothing to free.
+void op_forget(fuse_req_t req, fuse_ino_t, uint64_t) { fuse_reply_none(req); }
+void op_forget_multi(fuse_req_t req, size_t, fuse_forget_data*) { fuse_reply_none(req); }
+
+void op_getattr(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
+    guarded(req, "getattr", [&] {
+        auto attr = tree_of(req).getattr(ino, open_file_of(fi));
+        if (!attr.ok()) return void(fuse_reply_err(req, attr.error()));
+        const struct stat st = to_stat(*attr);
+        fuse_reply_attr(req, &st, kAttrTimeout);
+    });
+}
+
+void op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat* attr, int to_set, fuse_file_info*) {
+    guarded(req, "setattr", [&] {
+        const uid_t uid = caller_uid(req);
+        if (uid != 0) return void(fuse_reply_err(req, EACCES));
+        // chmod, chown, touch: the tree's modes, owners and times are its own.
+        if (to_set & (FUSE_SET_ATTR_MODE | FUSE_SET_ATTR_UID | FUSE_SET_ATTR_GID) ||
+            !(to_set & FUSE_SET_ATTR_SIZE)) {
+            return void(fuse_reply_err(req, EPERM));
+        }
+        auto result = tree_of(req).truncate(ino, static_cast<std::uint64_t>(attr->st_size), uid);
+        if (!result.ok()) return void(fuse_reply_err(req, result.error()));
+        const struct stat st = to_stat(*result);
+        fuse_reply_attr(req, &st, kAttrTimeout);
+    });
+}
+
+void op_readlink(fuse_req_t req, fuse_ino_t ino) {
+    guarded(req, "readlink", [&] {
+        auto target = tree_of(req).readlink(ino);
+        if (!target.ok()) return void(fuse_reply_err(req, target.error()));
+        fuse_reply_readlink(req, target->c_str());
+    });
+}
+
+void op_mkdir(fuse_req_t req, fuse_ino_t parent, const char* name, mode_t) {
+    guarded(req, "mkdir", [&] {
+        auto attr = tree_of(req).make_port(parent, name, caller_uid(req));
+        if (!attr.ok()) return void(fuse_reply_err(req, attr.error()));
+        reply_entry(req, *attr);
+    });
+}
+
+void op_rmdir(fuse_req_t req, fuse_ino_t parent, const char* name) {
+    guarded(req, "rmdir",
+            [&] { fuse_reply_err(req, tree_of(req).remove_port(parent, name, caller_uid(req))); });
+}
+
+void op_unlink(fuse_req_t req, fuse_ino_t parent, const char* name) {
+    guarded(req, "unlink",
+            [&] { fuse_reply_err(req, tree_of(req).unlink(parent, name, caller_uid(req))); });
+}
+
+// Nothing is created, renamed or linked by hand: ports come from mkdir only.
+void op_mknod(fuse_req_t req, fuse_ino_t, const char*, mode_t, dev_t) {
+    fuse_reply_err(req, caller_uid(req) == 0 ? EPERM : EACCES);
+}
+void op_symlink(fuse_req_t req, const char*, fuse_ino_t, const char*) {
+    fuse_reply_err(req, caller_uid(req) == 0 ? EPERM : EACCES);
+}
+void op_link(fuse_req_t req, fuse_ino_t, fuse_ino_t, const char*) {
+    fuse_reply_err(req, caller_uid(req) == 0 ? EPERM : EACCES);
+}
+void op_rename(fuse_req_t req, fuse_ino_t, const char*, fuse_ino_t, const char*, unsigned int) {
+    fuse_reply_err(req, caller_uid(req) == 0 ? EPERM : EACCES);
+}
+
+void op_open(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
+    guarded(req, "open", [&] {
+        const bool write = (fi->flags & O_ACCMODE) != O_RDONLY;
+        auto file = tree_of(req).open(ino, write, caller_uid(req));
+        if (!file.ok()) return void(fuse_reply_err(req, file.error()));
+        // The page cache is dropped at each open (keep_cache = 0) so a new open reads the new
+        // text; sizes are exact, so no direct_io is needed and mmap keeps working.
+        fi->keep_cache = 0;
+        fi->direct_io = 0;
+        fi->fh = reinterpret_cast<std::uintptr_t>(file->get());
+        if (fuse_reply_open(req, fi) == 0) {
+            (void)file->release();  // owned by the kernel's file now, freed in op_release
+        }
+    });
+}
+
+void op_read(fuse_req_t req, fuse_ino_t, size_t size, off_t offset, fuse_file_info* fi) {
+    guarded(req, "read", [&] {
+        auto data = tree_of(req).read(*open_file_of(fi), static_cast<std::uint64_t>(offset), size);
+        if (!data.ok()) return void(fuse_reply_err(req, data.error()));
+        fuse_reply_buf(req, data->data(), data->size());
+    });
+}
+
+void op_write(fuse_req_t req, fuse_ino_t, const char* buf, size_t size, off_t, fuse_file_info* fi) {
+    guarded(req, "write", [&] {
+        auto written =
+            tree_of(req).write(*open_file_of(fi), std::string_view(buf, size), caller_uid(req));
+        if (!written.ok()) return void(fuse_reply_err(req, written.error()));
+        fuse_reply_write(req, *written);
+    });
+}
+
+void op_release(fuse_req_t req, fuse_ino_t, fuse_file_info* fi) {
+    delete open_file_of(fi);
+    fuse_reply_err(req, 0);
+}
+
+void op_opendir(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
+    guarded(req, "opendir", [&] {
+        auto entries = tree_of(req).list(ino);
+        if (!entries.ok()) return void(fuse_reply_err(req, entries.error()));
+        auto handle = std::make_unique<DirHandle>();
+        handle->entries = std::move(*entries);
+        fi->fh = reinterpret_cast<std::uintptr_t>(handle.get());
+        if (fuse_reply_open(req, fi) == 0) (void)handle.release();
+    });
+}
+
+// Offsets are positions in the list taken at opendir: entry i carries offset i + 1, the place
+// to go on from.
+void op_readdir(fuse_req_t req, fuse_ino_t, size_t size, off_t offset, fuse_file_info* fi) {
+    guarded(req, "readdir", [&] {
+        const std::vector<DirEntry>& entries = dir_handle_of(fi)->entries;
+        std::vector<char> buffer(size);
+        size_t used = 0;
+        for (size_t i = static_cast<size_t>(std::max<off_t>(offset, 0)); i < entries.size(); ++i) {
+            struct stat st {};
+            st.st_ino = entries[i].ino;
+            st.st_mode = type_bits(entries[i].type);
+            const size_t needed =
+                fuse_add_direntry(req, buffer.data() + used, size - used, entries[i].name.c_str(),
+                                  &st, static_cast<off_t>(i + 1));
+            if (needed > size - used) break;
+            used += needed;
+        }
+        fuse_reply_buf(req, buffer.data(), used);
+    });
+}
+
+void op_releasedir(fuse_req_t req, fuse_ino_t, fuse_file_info* fi) {
+    delete dir_handle_of(fi);
+    fuse_reply_err(req, 0);
+}
+
+void op_statfs(fuse_req_t req, fuse_ino_t) {
+    guarded(req, "statfs", [&] {
+        struct statvfs sv {};
+        sv.f_bsize = 4096;
+        sv.f_frsize = 4096;
+        sv.f_files = tree_of(req).inode_count();
+        sv.f_namemax = 255;
+        fuse_reply_statfs(req, &sv);
+    });
+}
+
+void op_access(fuse_req_t req, fuse_ino_t ino, int mask) {
+    guarded(req, "access",
+            [&] { fuse_reply_err(req, tree_of(req).access(ino, mask, caller_uid(req))); });
+}
+
+const fuse_lowlevel_ops& operations() {
+    static const fuse_lowlevel_ops ops = [] {
+        fuse_lowlevel_ops o{};
+        o.lookup = op_lookup;
+        o.forget = op_forget;
+        o.forget_multi = op_forget_multi;
+        o.getattr = op_getattr;
+        o.setattr = op_setattr;
+        o.readlink = op_readlink;
+        o.mknod = op_mknod;
+        o.mkdir = op_mkdir;
+        o.unlink = op_unlink;
+        o.rmdir = op_rmdir;
+        o.symlink = op_symlink;
+        o.rename = op_rename;
+        o.link = op_link;
+        o.open = op_open;
+        o.read = op_read;
+        o.write = op_write;
+        o.release = op_release;
+        o.opendir = op_opendir;
+        o.readdir = op_readdir;
+        o.releasedir = op_releasedir;
+        o.statfs = op_statfs;
+        o.access = op_access;
+        return o;
+    }();
+    return ops;
+}
+
+struct FuseArgsDeleter {
+    void operator()(fuse_args* args) const { fuse_opt_free_args(args); }
+};
+struct LoopConfigDeleter {
+    void operator()(fuse_loop_config* config) const { fuse_loop_cfg_destroy(config); }
+};
+
+// Octal escapes (\040 for a space) of /proc/self/mountinfo.
+std::string unescape_mountinfo(const std::string& field) {
+    std::string out;
+    for (size_t i = 0; i < field.size(); ++i) {
+        if (field[i] == '\\' && i + 3 < field.size()) {
+            const std::string digits = field.substr(i + 1, 3);
+            if (digits.find_first_not_of("01234567") == std::string::npos) {
+                out.push_back(static_cast<char>(std::stoi(digits, nullptr, 8)));
+                i += 3;
+                continue;
+            }
+        }
+        out.push_back(field[i]);
+    }
+    return out;
+}
+
+// The filesystem type mounted exactly at `path` (the topmost one), or "" when none.
+std::string mounted_fstype(const std::filesystem::path& path) {
+    std::ifstream mountinfo("/proc/self/mountinfo");
+    std::string line, found;
+    while (std::getline(mountinfo, line)) {
+        std::istringstream fields(line);
+        std::string id, parent, device, root, mountpoint, word;
+        fields >> id >> parent >> device >> root >> mountpoint;
+        while (fields >> word && word != "-") {
+        }
+        std::string fstype;
+        fields >> fstype;
+        if (unescape_mountinfo(mountpoint) == path.string()) found = fstype;
+    }
+    return found;
+}
+
+std::string errno_text(int error) { return std::strerror(error); }
+
+}  // namespace
+
+void FuseServer::SessionDeleter::operator()(fuse_session* session) const {
+    fuse_session_destroy(session);
+}
+
+FuseServer::FuseServer(agent::Core& core, TreeOptions tree_options, MountOptions mount_options)
+    : mount_options_(std::move(mount_options)) {
+    tree_ = std::make_unique<PortTree>(core, std::move(tree_options));
+
+    std::vector<std::string> argv_text = {
+        "ovs-port-agent", "-o",
+        "allow_other,default_permissions,fsname=ovs-port-agent,subtype=ovs-ports"};
+    if (mount_options_.debug) argv_text.push_back("-d");
+    std::vector<char*> argv;
+    for (std::string& arg : argv_text) argv.push_back(arg.data());
+    fuse_args args_storage = FUSE_ARGS_INIT(static_cast<int>(argv.size()), argv.data());
+    std::unique_ptr<fuse_args, FuseArgsDeleter> args(&args_storage);
+
+    const fuse_lowlevel_ops& ops = operations();
+    session_.reset(fuse_session_new(args.get(), &ops, sizeof ops, tree_.get()));
+    if (!session_) throw FsError("fuse: cannot create a session (bad mount options?)");
+    const std::string where = mount_options_.mountpoint.string();
+    if (fuse_session_mount(session_.get(), where.c_str()) != 0) {
+        session_.reset();
+        throw FsError("fuse: cannot mount the port tree on " + where +
+                      " (is /dev/fuse there and are we root?)");
+    }
+    mounted_ = true;
+
+    loop_thread_ = std::thread([this] {
+        // The daemon handles signals on its own thread; libfuse's workers inherit this mask.
+        sigset_t all;
+        sigfillset(&all);
+        pthread_sigmask(SIG_BLOCK, &all, nullptr);
+        std::unique_ptr<fuse_loop_config, LoopConfigDeleter> config(fuse_loop_cfg_create());
+        if (config) {
+            fuse_loop_cfg_set_max_threads(config.get(), std::max(1u, mount_options_.max_threads));
+            fuse_loop_cfg_set_clone_fd(config.get(), 0);
+            fuse_session_loop_mt(session_.get(), config.get());
+        }
+        std::lock_guard lock(loop_mutex_);
+        loop_done_ = true;
+        loop_done_changed_.notify_all();
+    });
+
+    // The mount's device number names its connection in /sys/fs/fuse/connections, the last
+    // resort of stop(). The stat is answered by the loop just started.
+    struct stat st {};
+    if (::stat(where.c_str(), &st) == 0) device_ = st.st_dev;
+}
+
+FuseServer::~FuseServer() { stop(); }
+
+bool FuseServer::wait_loop_done(std::chrono::milliseconds timeout) {
+    std::unique_lock lock(loop_mutex_);
+    return loop_done_changed_.wait_for(lock, timeout, [this] { return loop_done_; });
+}
+
+void FuseServer::abort_connection() {
+    if (device_ == 0 || major(device_) != 0) return;
+    std::ofstream abort("/sys/fs/fuse/connections/" + std::to_string(minor(device_)) + "/abort");
+    if (abort) abort << "1\n";
+}
+
+void FuseServer::stop() {
+    std::lock_guard stop_lock(stop_mutex_);
+    if (!session_) return;
+    fuse_session* session = session_.get();
+    const std::string where = mount_options_.mountpoint.string();
+    bool unmounted = false;
+    if (loop_thread_.joinable()) {
+        fuse_session_exit(session);
+        // libfuse's workers sit in read(/dev/fuse) and only look at the exit flag after a
+        // request. One statfs (never cached by the kernel) wakes one; it ends the loop and
+        // libfuse cancels the rest.
+        if (!wait_loop_done(std::chrono::milliseconds(0))) {
+            struct statvfs sv {};
+            ::statvfs(where.c_str(), &sv);
+        }
+        if (!wait_loop_done(std::chrono::seconds(2))) {
+            // Not reachable through the path (covered by another mount?): unmounting ends the
+            // connection unless files are held open; aborting it ends it regardless.
+            fuse_session_unmount(session);
+            unmounted = true;
+            if (!wait_loop_done(std::chrono::seconds(2))) abort_connection();
+        }
+        loop_thread_.join();
+    }
+    if (mounted_ && !unmounted) fuse_session_unmount(session);
+    mounted_ = false;
+    session_.reset();
+}
+
+std::string_view to_string(MountpointRecovery recovery) {
+    switch (recovery) {
+        case MountpointRecovery::Ready:
+            return "ready";
+        case MountpointRecovery::Created:
+            return "created";
+        case MountpointRecovery::StaleUnmounted:
+            return "stale mount removed";
+    }
+    return "ready";
+}
+
+MountpointRecovery recover_mountpoint(const std::filesystem::path& mountpoint) {
+    const std::string where = mountpoint.string();
+    bool recovered = false;
+    // A daemon killed several times over may have left dead mounts stacked on each other.
+    for (int attempt = 0; attempt < 16; ++attempt) {
+        struct stat st {};
+        if (::stat(where.c_str(), &st) == 0) {
+            if (!S_ISDIR(st.st_mode)) throw FsError(where + " is not a directory");
+            if (mounted_fstype(mountpoint) == "fuse.ovs-ports") {
+                throw FsError(where + " is already served by a running ovs-port-agent");
+            }
+            return recovered ? MountpointRecovery::StaleUnmounted : MountpointRecovery::Ready;
+        }
+        const int error = errno;
+        if (error == ENOTCONN) {
+            if (::umount2(where.c_str(), MNT_DETACH) != 0) {
+                throw FsError("cannot unmount the stale mount on " + where + ": " +
+                              errno_text(errno));
+            }
+            recovered = true;
+            continue;
+        }
+        if (error == ENOENT) {
+            std::error_code ec;
+            std::filesystem::create_directories(mountpoint, ec);
+            if (ec) throw FsError("cannot create " + where + ": " + ec.message());
+            ::chmod(where.c_str(), 0755);
+            return MountpointRecovery::Created;
+        }
+        throw FsError("cannot use " + where + " as mountpoint: " + errno_text(error));
+    }
+    throw FsError(where + " still answers ENOTCONN after unmounting 16 stale mounts");
+}
+
+}  // namespace opa::fs
