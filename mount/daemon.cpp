@@ -14,9 +14,14 @@
 #include <spdlog/spdlog.h>
 
 #include "agent/core.hpp"
+#include "agent/naming.hpp"
 #include "agent/nm_backend.hpp"
 #include "ledger/ledger.hpp"
+#include "mount/block_sync.hpp"
 #include "mount/ledger_journal.hpp"
+#include "netwatch/error.hpp"
+#include "netwatch/link_watcher.hpp"
+#include "netwatch/rename.hpp"
 #include "nm/nm_client.hpp"
 
 namespace opa::mount {
@@ -40,7 +45,7 @@ class Fd {
 // Wakes the loop from other threads (NM's bus thread) with a reason bit.
 class Wakeup {
   public:
-    enum Reason : std::uint64_t { kNmAppeared = 1, kNmVanished = 2 };
+    enum Reason : std::uint64_t { kNmAppeared = 1, kNmVanished = 2, kPortsChanged = 4 };
     Wakeup() : fd_(::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK)) {}
     bool ok() const { return fd_.get() >= 0; }
     int fd() const { return fd_.get(); }
@@ -60,6 +65,79 @@ class Wakeup {
     Fd fd_;
     std::atomic<std::uint64_t> reasons_{0};
 };
+
+agent::LinkKind core_kind(netwatch::LinkKind kind) {
+    switch (kind) {
+        case netwatch::LinkKind::Veth:
+            return agent::LinkKind::Veth;
+        case netwatch::LinkKind::Tap:
+        case netwatch::LinkKind::Tun:
+            return agent::LinkKind::Tap;
+        case netwatch::LinkKind::Other:
+            return agent::LinkKind::Unknown;
+    }
+    return agent::LinkKind::Unknown;
+}
+
+// enable_rename: the template name for a raw link, or nullopt to keep its name. {container}
+// is the guest's VMID for Proxmox names (container_name_cmd is not run by the daemon yet).
+std::optional<std::string> rename_target(const config::Config& config, const std::string& name) {
+    if (!config.enable_rename) return std::nullopt;
+    auto guest = naming::parse_guest_ifname(name);
+    const std::string container = guest ? std::to_string(guest->vmid) : name;
+    const std::uint32_t index = guest ? guest->index : 0;
+    auto rendered =
+        naming::render_template(config.naming_template, container, index,
+                                guest ? std::optional<std::uint32_t>(guest->vmid) : std::nullopt);
+    if (!rendered || *rendered.name == name) return std::nullopt;
+    return rendered.name;
+}
+
+// Proxmox's hotplug peer veth{VMID}i{N}p lives on the host only until LXC moves it into the
+// container: it is never a port.
+bool is_guest_peer(const std::string& name) {
+    return name.size() > 1 && name.back() == 'p' &&
+           naming::parse_guest_ifname(std::string_view(name).substr(0, name.size() - 1));
+}
+
+// Turns one debounced batch of link events into requests to the core.
+void handle_links(const netwatch::LinkBatch& batch, const config::Config& config,
+                  netwatch::LinkWatcher& watcher, agent::Core& core, agent::Journal& journal) {
+    for (const std::string& note : batch.notes) spdlog::warn("netlink: {}", note);
+    for (const netwatch::LinkEvent& event : batch.events) {
+        const std::string& name = event.link.name;
+        if (is_guest_peer(name)) continue;
+        switch (event.change) {
+            case netwatch::LinkChange::Gone:
+                spdlog::debug("link {} gone", name);
+                core.link_gone(name);
+                break;
+            case netwatch::LinkChange::Changed:
+                // A link replaced within the burst is a new link: attach it afresh.
+                if (!event.replaced) break;
+                core.link_gone(name);
+                [[fallthrough]];
+            case netwatch::LinkChange::Appeared: {
+                if (auto target = rename_target(config, name)) {
+                    watcher.watch_name(*target);
+                    const netwatch::RenameResult renamed = netwatch::rename_link(name, *target);
+                    if (renamed.ok()) {
+                        // The renamed link is reported under its new name in a later batch.
+                        spdlog::info("renamed {} to {}", name, *target);
+                        journal.record("link_renamed", {{"old", name}, {"new", *target}});
+                        break;
+                    }
+                    watcher.unwatch_name(*target);
+                    spdlog::warn("cannot rename {} to {}: {}; attaching it as it is", name, *target,
+                                 renamed.message);
+                }
+                spdlog::debug("link {} appeared ({})", name, netwatch::to_string(event.link.kind));
+                core.link_appeared(name, core_kind(event.link.kind));
+                break;
+            }
+        }
+    }
+}
 
 }  // namespace
 
@@ -122,7 +200,8 @@ int run_daemon(const DaemonOptions& options) {
 
     agent::NmBackend backend(*nm, config.bridge_name);
     agent::Core core(backend, journal, {config.bridge_name, options.workers});
-    core.add_listener([](const std::string& name, const std::optional<agent::Port>& port) {
+    core.add_listener([&wakeup](const std::string& name, const std::optional<agent::Port>& port) {
+        wakeup.post(Wakeup::kPortsChanged);
         if (!port) {
             spdlog::info("port {}: removed", name);
         } else if (!port->last_error.empty() && port->state == agent::PortState::Failed) {
@@ -135,6 +214,20 @@ int run_daemon(const DaemonOptions& options) {
         wakeup.post(running ? Wakeup::kNmAppeared : Wakeup::kNmVanished);
     });
 
+    // The bridge's own devices are NM's business, not ports to attach.
+    netwatch::WatcherOptions watch_options;
+    watch_options.include_prefixes = config.include_prefixes;
+    watch_options.own_devices = {config.bridge_name, "ovs-system", "ovs-netdev"};
+    watch_options.debounce = config.debounce_ms;
+    std::unique_ptr<netwatch::LinkWatcher> watcher;
+    try {
+        watcher = std::make_unique<netwatch::LinkWatcher>(watch_options);
+    } catch (const netwatch::NetwatchError& error) {
+        spdlog::critical("cannot watch network links: {}", error.what());
+        return 1;
+    }
+    BlockSync block(config, journal);
+
     journal.record("agent_started", {{"pid", ::getpid()},
                                      {"bridge", config.bridge_name},
                                      {"networkmanager", nm_info.version},
@@ -142,10 +235,17 @@ int run_daemon(const DaemonOptions& options) {
     core.reconcile("start-up");
     spdlog::info("ready: {} ports", core.ports().size());
 
+    block.sync(core.ports());
+
     bool running = true;
     while (running) {
-        pollfd fds[] = {{signal_fd.get(), POLLIN, 0}, {wakeup.fd(), POLLIN, 0}};
-        const int n = ::poll(fds, std::size(fds), -1);
+        pollfd fds[] = {
+            {signal_fd.get(), POLLIN, 0}, {wakeup.fd(), POLLIN, 0}, {watcher->fd(), POLLIN, 0}};
+        int timeout_ms = -1;
+        if (auto due = watcher->next_timeout(netwatch::LinkWatcher::Clock::now())) {
+            timeout_ms = static_cast<int>(due->count());
+        }
+        const int n = ::poll(fds, std::size(fds), timeout_ms);
         if (n < 0) {
             if (errno == EINTR) continue;
             spdlog::critical("poll: {}", std::strerror(errno));
@@ -164,6 +264,7 @@ int run_daemon(const DaemonOptions& options) {
                 spdlog::warn("NetworkManager left the bus; ports stay as OVS has them");
                 journal.record("networkmanager_stopped", nlohmann::json::object());
             }
+            if (reasons & Wakeup::kPortsChanged) block.sync(core.ports());
             if (reasons & Wakeup::kNmAppeared) {
                 // NM deletes the OVS rows it owns when it starts and re-adds only autoconnect
                 // profiles; reconcile re-plugs whatever it does not.
@@ -171,6 +272,10 @@ int run_daemon(const DaemonOptions& options) {
                 journal.record("networkmanager_started", nlohmann::json::object());
                 core.reconcile("networkmanager restarted");
             }
+        }
+        if (fds[2].revents & POLLIN) watcher->process_pending();
+        if (auto batch = watcher->take_batch(netwatch::LinkWatcher::Clock::now())) {
+            handle_links(*batch, config, *watcher, core, journal);
         }
     }
 

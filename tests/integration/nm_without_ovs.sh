@@ -16,6 +16,7 @@ ledger_path = "$tmp/ledger.jsonl"
 setup_log_path = "$tmp/setup.log"
 datapath_type = "netdev"
 CONF
+"$SANDBOX" down >/dev/null 2>&1 || true
 "$SANDBOX" up >/dev/null
 caps=$("$SANDBOX" exec busctl get-property org.freedesktop.NetworkManager /org/freedesktop/NetworkManager \
     org.freedesktop.NetworkManager Capabilities)

@@ -1,0 +1,97 @@
+#!/bin/bash
+# daemon_e2e.sh SANDBOX_SH AGENT -- the daemon in the sandbox, driven only by real links:
+# 20 container veths (veth{VMID}i0, peers veth{VMID}i0p as Proxmox names them) and 5 VM taps
+# appear -> all attached as OVS ports through NetworkManager and listed in the interfaces block
+# (which Debian's ifupdown2 parses); links of other prefixes are untouched; NetworkManager
+# restarts -> every port is back without restarting the agent; the links are deleted -> ports
+# detached, profiles gone, block emptied; the ledger verifies. OVSDB is only read.
+set -euo pipefail
+SANDBOX=$1
+AGENT=$2
+export OPA_SANDBOX=opa-e2e
+tmp=$(mktemp -d)
+agent_pid=
+cleanup() {
+    set +e
+    if [ -n "$agent_pid" ]; then
+        kill -TERM "$agent_pid" 2>/dev/null
+        wait "$agent_pid" 2>/dev/null
+    fi
+    "$SANDBOX" down >/dev/null 2>&1
+    rm -rf "$tmp"
+}
+trap cleanup EXIT
+fail() { echo "FAIL: $*" >&2; echo "--- agent log:" >&2; tail -n 40 "$tmp/agent.log" >&2; exit 1; }
+sx() { "$SANDBOX" exec "$@"; }
+# wait_for SECONDS DESCRIPTION COMMAND...: re-checks COMMAND until it succeeds or time is up.
+wait_for() {
+    local limit=$1 what=$2 end
+    shift 2
+    end=$(($(date +%s%N) + limit * 1000000000))
+    until "$@" >/dev/null 2>&1; do
+        [ "$(date +%s%N)" -lt "$end" ] || fail "timed out after ${limit}s waiting for $what"
+        sleep 0.05
+    done
+}
+ports() { sx ovs-vsctl --timeout=5 list-ports ovsbr0 | sort; }
+count_ports() { [ "$(ports | grep -cE '^(veth[0-9]+i0|tap[0-9]+i0)$')" = "$1" ]; }
+nm_profiles() { sx busctl call org.freedesktop.NetworkManager /org/freedesktop/NetworkManager/Settings \
+    org.freedesktop.NetworkManager.Settings ListConnections | grep -o 'Settings/[0-9]*' | wc -l; }
+
+printf 'auto lo\niface lo inet loopback\n\nauto eth0\niface eth0 inet dhcp\n' >"$tmp/interfaces"
+cp "$tmp/interfaces" "$tmp/interfaces.orig"
+cat >"$tmp/config.toml" <<CONF
+bridge_name = "ovsbr0"
+datapath_type = "netdev"
+include_prefixes = ["veth", "tap"]
+debounce_ms = 100
+ledger_path = "$tmp/ledger.jsonl"
+interfaces_path = "$tmp/interfaces"
+mountpoint = "$tmp/ports"
+setup_log_path = "$tmp/setup.log"
+CONF
+
+"$SANDBOX" down >/dev/null 2>&1 || true   # a fresh stack, whatever an earlier run left
+"$SANDBOX" up >/dev/null
+sx "$AGENT" -c "$tmp/config.toml" setup-bridge >/dev/null || fail "setup-bridge"
+profiles_with_bridge=$(nm_profiles)
+# exec all the way down (sandbox.sh exec, nsenter, env): $! is the agent itself.
+"$SANDBOX" exec "$AGENT" -c "$tmp/config.toml" run >"$tmp/agent.log" 2>&1 &
+agent_pid=$!
+wait_for 20 "the agent to start" grep -q "ready:" "$tmp/agent.log"
+
+# 20 containers' veths, 5 VMs' taps, and links that are not the agent's.
+sx bash -c 'for i in $(seq 100 119); do ip link add veth${i}i0 type veth peer name veth${i}i0p; done
+            for i in $(seq 200 204); do ip tuntap add dev tap${i}i0 mode tap; done
+            ip link add other0 type veth peer name other0p'
+wait_for 60 "25 ports in OVSDB" count_ports 25
+ports | grep -qE '^(veth[0-9]+i0p|other0|other0p)$' && fail "a foreign link was attached: $(ports | tr '\n' ' ')"
+wait_for 10 "25 ports in the block" bash -c "[ \$(grep -c '^allow-ovsbr0 ' '$tmp/interfaces') = 25 ]"
+grep -q '^auto veth\|^auto tap' "$tmp/interfaces" && fail "the block has an auto line"
+head -n 5 "$tmp/interfaces" | cmp -s - "$tmp/interfaces.orig" || fail "bytes outside the block changed"
+if command -v ifquery >/dev/null; then
+    listed=$(ifquery -i "$tmp/interfaces" -l --allow=ovsbr0 | wc -l)
+    [ "$listed" = 25 ] || fail "ifquery lists $listed ports of class allow-ovsbr0, expected 25"
+    parsed=$(ifquery -i "$tmp/interfaces" --allow=ovsbr0 -o json veth100i0)
+    grep -q '"ovs-type": "OVSPort"' <<<"$parsed" || fail "ifquery does not see veth100i0 as an OVSPort: $parsed"
+fi
+
+# NetworkManager restarts: all back, the agent keeps running.
+"$SANDBOX" restart-nm >/dev/null 2>&1 || fail "restart-nm"
+wait_for 30 "25 ports back after the NM restart" count_ports 25
+kill -0 "$agent_pid" || fail "the agent died when NetworkManager restarted"
+grep -q networkmanager_started "$tmp/ledger.jsonl" || fail "the ledger does not record the NM restart"
+
+# The links go: ports detached, profiles deleted, block emptied.
+sx bash -c 'for i in $(seq 100 119); do ip link del veth${i}i0; done
+            for i in $(seq 200 204); do ip link del tap${i}i0; done'
+wait_for 60 "all ports detached" count_ports 0
+wait_for 20 "the agent's profiles deleted" bash -c "[ \$(\"$SANDBOX\" exec busctl call org.freedesktop.NetworkManager /org/freedesktop/NetworkManager/Settings org.freedesktop.NetworkManager.Settings ListConnections | grep -o 'Settings/[0-9]*' | wc -l) = $profiles_with_bridge ]"
+wait_for 10 "an empty block" bash -c "! grep -q '^allow-ovsbr0 ' '$tmp/interfaces'"
+sx ip link show other0 >/dev/null || fail "other0 was touched"
+
+kill -TERM "$agent_pid"; wait "$agent_pid" || fail "the agent did not exit cleanly"
+agent_pid=
+"$AGENT" -c "$tmp/config.toml" ledger verify || fail "ledger verify"
+grep -q '"action":"agent_stopped"' "$tmp/ledger.jsonl" || fail "no agent_stopped entry"
+echo "daemon e2e: PASS"
