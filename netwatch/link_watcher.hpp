@@ -6,6 +6,11 @@
 //
 // The socket is read with recvmsg() directly and each message decoded with libnl's attribute
 // parser, so no libnl callback (and no exception through one) is involved.
+//
+// Not thread-safe: one loop (the daemon's, or wait_for_batch) owns a watcher. Daemon loop:
+//   poll({watcher.fd(), POLLIN}, watcher.next_timeout(now) or forever);
+//   if readable: watcher.process_pending();
+//   if (auto batch = watcher.take_batch(now)): log batch->notes, apply batch->events.
 #pragma once
 
 #include <chrono>
