@@ -2,7 +2,9 @@
 // kept, interfaces.new kept in step, the lock held while writing (and waited for), and failures
 // (ENOSPC, EIO, a failed rename) leaving the old file untouched and no temp file behind.
 #include <fcntl.h>
+#include <sched.h>
 #include <sys/file.h>
+#include <sys/mount.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -328,6 +330,81 @@ TEST_F(IfupdownWriter, UnreadableDirectoryGivesInterfacesError) {
         EXPECT_EQ(error.error_number(), ENOENT);
         EXPECT_NE(std::string(error.what()).find("no-such-dir"), std::string::npos);
     }
+}
+
+// A real full disk: in a forked child with a private mount namespace (nothing reaches the
+// host's mounts, and the tmpfs goes away with the child), a 16 KiB tmpfs over the temp dir is
+// filled up, then the writer must fail with ENOSPC and leave the old file as it was.
+enum DiskFullExit : int {
+    kDiskFullOk = 0,
+    kNoNamespace = 10,  // setup not possible here: skip
+    kNoMount = 11,
+    kFillFailed = 20,
+    kNoError = 21,
+    kWrongError = 22,
+    kFileChanged = 23,
+    kTempLeftBehind = 24,
+};
+
+int disk_full_child(const fs::path& dir) {
+    if (::unshare(CLONE_NEWNS) != 0) return kNoNamespace;
+    if (::mount(nullptr, "/", nullptr, MS_REC | MS_PRIVATE, nullptr) != 0) return kNoNamespace;
+    if (::mount("opa-test", dir.c_str(), "tmpfs", 0, "size=16k,mode=0755") != 0) return kNoMount;
+    const fs::path path = dir / "interfaces";
+    const std::string original = kAdminText;
+    {
+        std::ofstream(path, std::ios::binary) << original;
+        std::ofstream(dir / ".pve-interfaces.lock");
+    }
+    // Fill every remaining block.
+    const int filler = ::open((dir / "filler").c_str(), O_WRONLY | O_CREAT | O_CLOEXEC, 0600);
+    if (filler < 0) return kFillFailed;
+    const std::string chunk(512, 'x');
+    while (::write(filler, chunk.data(), chunk.size()) > 0) {
+    }
+    const int fill_errno = errno;
+    ::close(filler);
+    if (fill_errno != ENOSPC) return kFillFailed;
+
+    int result = kNoError;
+    try {
+        InterfacesFile(path).update(kTag, kBridge, kPorts);
+    } catch (const InterfacesError& error) {
+        result = error.error_number() == ENOSPC ? kDiskFullOk : kWrongError;
+    } catch (...) {
+        result = kWrongError;
+    }
+    std::ifstream in(path, std::ios::binary);
+    const std::string now((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    if (result == kDiskFullOk && now != original) result = kFileChanged;
+    for (const auto& entry : fs::directory_iterator(dir)) {
+        const std::string name = entry.path().filename().string();
+        if (result == kDiskFullOk && name != "interfaces" && name != "filler" &&
+            name != ".pve-interfaces.lock") {
+            result = kTempLeftBehind;
+        }
+    }
+    return result;
+}
+
+TEST_F(IfupdownWriter, RealDiskFullOnTmpfsLeavesOriginal) {
+    if (::geteuid() != 0) GTEST_SKIP() << "needs root for a private mount namespace and tmpfs";
+    const fs::path mount_point = dir_ / "tiny";
+    fs::create_directory(mount_point);
+    const pid_t child = ::fork();
+    ASSERT_GE(child, 0);
+    if (child == 0) ::_exit(disk_full_child(mount_point));
+    int status = 0;
+    ASSERT_EQ(::waitpid(child, &status, 0), child);
+    ASSERT_TRUE(WIFEXITED(status)) << "child died, status " << status;
+    const int code = WEXITSTATUS(status);
+    if (code == kNoNamespace || code == kNoMount) {
+        GTEST_SKIP() << "cannot create a private mount namespace with a tmpfs here (" << code
+                     << ")";
+    }
+    EXPECT_EQ(code, kDiskFullOk);
+    // The tmpfs lived only in the child's namespace: here the directory is still empty.
+    EXPECT_TRUE(fs::is_empty(mount_point));
 }
 
 }  // namespace
