@@ -123,13 +123,14 @@ class Service::Impl : public sdbus::AdaptorInterfaces<dev::ovs::PortAgent1_adapt
           core_(core),
           options_(std::move(options)),
           signals_(std::make_shared<SignalQueue>(core)) {
+        // First: if the bus refuses the object, nothing else has been set up yet.
+        registerAdaptor();
         core_.add_listener(
             [signals = signals_](const std::string& name, const std::optional<agent::Port>&) {
                 signals->observe(name);
             });
         signals_->prime();
         emitter_ = std::thread([this] { emit_signals(); });
-        registerAdaptor();
     }
 
     ~Impl() {

@@ -235,7 +235,9 @@ class DbusService : public ::testing::Test {
         }
 
         core = std::make_unique<Core>(backend, journal, CoreOptions{"ovsbr0", 4});
+        // As in the daemon: the connection's event loop already runs when the service comes.
         connection = sdbus::createSystemBusConnection();
+        connection->enterEventLoopAsync();
         opa::dbus::ServiceOptions options;
         options.version = "9.8.7";
         options.ledger_path = ledger_path;
@@ -250,7 +252,6 @@ class DbusService : public ::testing::Test {
         };
         service = std::make_unique<opa::dbus::Service>(*connection, *core, std::move(options));
         service->request_name();
-        connection->enterEventLoopAsync();
     }
 
     void SetUp() override { start(); }
@@ -646,8 +647,7 @@ TEST_F(DbusService, HandlerWaitingForAWorkerDoesNotBlockItsSignals) {
 }
 
 TEST_F(DbusService, ClientLibraryForTheCli) {
-    auto client_connection = sdbus::createSystemBusConnection();
-    opa::dbus::AgentClient client(*client_connection);
+    opa::dbus::AgentClient client;  // the system bus, as the CLI connects
 
     EXPECT_EQ(client.ping(), "pong");
     EXPECT_EQ(client.create_container_interface("veth-123-eth0", "container-123", 100), "vi100");
