@@ -141,7 +141,8 @@ class Service::Impl : public sdbus::AdaptorInterfaces<dev::ovs::PortAgent1_adapt
                 // The connection is closing anyway; the bus drops the name with it.
             }
         }
-        // First, so that no handler runs (sd-bus waits for a running one) once members go.
+        // Before any member goes, so that no handler runs on a half-destroyed service (sd-bus
+        // waits for a running one).
         unregisterAdaptor();
         signals_->close();
         emitter_.join();
