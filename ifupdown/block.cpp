@@ -235,25 +235,28 @@ class Analyzer {
     }
 
     void find_regions() {
-        std::optional<std::size_t> open_begin;
+        // A sentinel rather than std::optional: GCC 12 at -O2 warns (falsely) that the
+        // optional's value may be used uninitialized, and warnings are errors here.
+        constexpr std::size_t kNoBegin = static_cast<std::size_t>(-1);
+        std::size_t open_begin = kNoBegin;
         auto floor = [this] {
             return analysis_.regions.empty() ? 0 : analysis_.regions.back().last_item + 1;
         };
         for (std::size_t i = 0; i < items().size(); ++i) {
             const Marker marker = marker_of(items()[i]);
             if (marker == Marker::kBegin) {
-                if (open_begin) add_region(forward_run(*open_begin, i));
+                if (open_begin != kNoBegin) add_region(forward_run(open_begin, i));
                 open_begin = i;
             } else if (marker == Marker::kEnd) {
-                if (open_begin) {
-                    add_region(Region{*open_begin, i, true});
-                    open_begin.reset();
+                if (open_begin != kNoBegin) {
+                    add_region(Region{open_begin, i, true});
+                    open_begin = kNoBegin;
                 } else {
                     add_region(backward_run(i, floor()));
                 }
             }
         }
-        if (open_begin) add_region(forward_run(*open_begin, items().size()));
+        if (open_begin != kNoBegin) add_region(forward_run(open_begin, items().size()));
     }
 
     void add_region(const Region& region) {

@@ -19,6 +19,7 @@
 #include "ledger/ledger.hpp"
 #include "mount/block_sync.hpp"
 #include "mount/ledger_journal.hpp"
+#include "mount/systemd.hpp"
 #include "netwatch/error.hpp"
 #include "netwatch/link_watcher.hpp"
 #include "netwatch/rename.hpp"
@@ -234,6 +235,10 @@ int run_daemon(const DaemonOptions& options) {
                                      {"config", options.config_path}});
     core.reconcile("start-up");
     spdlog::info("ready: {} ports", core.ports().size());
+    notify_ready("serving " + std::to_string(core.ports().size()) + " ports on " +
+                 config.bridge_name);
+    const auto watchdog = watchdog_period();
+    auto next_watchdog = std::chrono::steady_clock::now();
 
     block.sync(core.ports());
 
@@ -244,6 +249,16 @@ int run_daemon(const DaemonOptions& options) {
         int timeout_ms = -1;
         if (auto due = watcher->next_timeout(netwatch::LinkWatcher::Clock::now())) {
             timeout_ms = static_cast<int>(due->count());
+        }
+        if (watchdog) {
+            const auto now = std::chrono::steady_clock::now();
+            if (now >= next_watchdog) {
+                notify_watchdog();
+                next_watchdog = now + *watchdog;
+            }
+            const auto wait = std::chrono::ceil<std::chrono::milliseconds>(next_watchdog - now);
+            if (timeout_ms < 0 || wait.count() < timeout_ms)
+                timeout_ms = static_cast<int>(wait.count());
         }
         const int n = ::poll(fds, std::size(fds), timeout_ms);
         if (n < 0) {
@@ -264,7 +279,12 @@ int run_daemon(const DaemonOptions& options) {
                 spdlog::warn("NetworkManager left the bus; ports stay as OVS has them");
                 journal.record("networkmanager_stopped", nlohmann::json::object());
             }
-            if (reasons & Wakeup::kPortsChanged) block.sync(core.ports());
+            if (reasons & Wakeup::kPortsChanged) {
+                const auto ports = core.ports();
+                block.sync(ports);
+                notify_status("serving " + std::to_string(ports.size()) + " ports on " +
+                              config.bridge_name);
+            }
             if (reasons & Wakeup::kNmAppeared) {
                 // NM deletes the OVS rows it owns when it starts and re-adds only autoconnect
                 // profiles; reconcile re-plugs whatever it does not.
@@ -279,6 +299,7 @@ int run_daemon(const DaemonOptions& options) {
         }
     }
 
+    notify_stopping();
     core.wait_idle(std::chrono::seconds(10));
     journal.record("agent_stopped", {{"pid", ::getpid()}, {"ports", core.ports().size()}});
     return 0;
