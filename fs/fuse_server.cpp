@@ -415,14 +415,19 @@ void FuseServer::stop() {
     fuse_session* session = session_.get();
     const std::string where = mount_options_.mountpoint.string();
     bool unmounted = false;
+    std::thread poke;
     if (loop_thread_.joinable()) {
         fuse_session_exit(session);
         // libfuse's workers sit in read(/dev/fuse) and only look at the exit flag after a
         // request. One statfs (never cached by the kernel) wakes one; it ends the loop and
-        // libfuse cancels the rest.
+        // libfuse cancels the rest. The statfs runs on a thread of its own because the loop may
+        // end by itself meanwhile (a late release), leaving the statfs unanswered until the
+        // session is destroyed below.
         if (!wait_loop_done(std::chrono::milliseconds(0))) {
-            struct statvfs sv {};
-            ::statvfs(where.c_str(), &sv);
+            poke = std::thread([where] {
+                struct statvfs sv {};
+                ::statvfs(where.c_str(), &sv);
+            });
         }
         if (!wait_loop_done(std::chrono::seconds(2))) {
             // Not reachable through the path (covered by another mount?): unmounting ends the
@@ -435,7 +440,10 @@ void FuseServer::stop() {
     }
     if (mounted_ && !unmounted) fuse_session_unmount(session);
     mounted_ = false;
+    // Closing /dev/fuse aborts the connection: requests still waiting (the poke, if the loop
+    // ended before reading it) fail with ENOTCONN and return.
     session_.reset();
+    if (poke.joinable()) poke.join();
 }
 
 std::string_view to_string(MountpointRecovery recovery) {
