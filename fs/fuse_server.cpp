@@ -11,11 +11,51 @@
 #include <cerrno>
 #include <cstring>
 #include <fstream>
+#include <map>
 #include <sstream>
 #include <vector>
 
 namespace opa::fs {
+
+// Open files and directories by handle number (fuse_file_info::fh). The server owns them, so
+// handles still open when the session ends (a process holding a file while the daemon stops
+// never sends release) are freed with the server; an operation holds a shared_ptr, so a release
+// racing with a read cannot free what the read uses.
+struct detail::ServerContext {
+    PortTree* tree = nullptr;
+    mutable std::mutex mutex;
+    std::uint64_t next_handle = 1;
+    std::map<std::uint64_t, std::shared_ptr<OpenFile>> files;
+    std::map<std::uint64_t, std::shared_ptr<const std::vector<DirEntry>>> dirs;
+
+    template <typename T>
+    std::uint64_t add(std::map<std::uint64_t, std::shared_ptr<T>>& table,
+                      std::shared_ptr<T> handle) {
+        std::lock_guard lock(mutex);
+        const std::uint64_t id = next_handle++;
+        table.emplace(id, std::move(handle));
+        return id;
+    }
+    template <typename T>
+    std::shared_ptr<T> find(const std::map<std::uint64_t, std::shared_ptr<T>>& table,
+                            std::uint64_t id) const {
+        std::lock_guard lock(mutex);
+        auto it = table.find(id);
+        return it == table.end() ? nullptr : it->second;
+    }
+    template <typename T>
+    void remove(std::map<std::uint64_t, std::shared_ptr<T>>& table, std::uint64_t id) {
+        std::shared_ptr<T> last;  // freed outside the lock
+        std::lock_guard lock(mutex);
+        auto it = table.find(id);
+        if (it == table.end()) return;
+        last = std::move(it->second);
+        table.erase(it);
+    }
+};
+
 namespace {
+using detail::ServerContext;
 
 // Attributes and entries are not cached by the kernel (timeout 0): every stat and lookup asks
 // the tree, so a change made by NetworkManager or another door shows at once and no kernel
@@ -24,7 +64,10 @@ namespace {
 constexpr double kAttrTimeout = 0.0;
 constexpr double kEntryTimeout = 0.0;
 
-PortTree& tree_of(fuse_req_t req) { return *static_cast<PortTree*>(fuse_req_userdata(req)); }
+ServerContext& context_of(fuse_req_t req) {
+    return *static_cast<ServerContext*>(fuse_req_userdata(req));
+}
+PortTree& tree_of(fuse_req_t req) { return *context_of(req).tree; }
 uid_t caller_uid(fuse_req_t req) { return fuse_req_ctx(req)->uid; }
 
 // No exception crosses into libfuse: an operation that throws answers EIO and is reported once.
@@ -89,16 +132,8 @@ void reply_entry(fuse_req_t req, const NodeAttr& attr) {
     fuse_reply_entry(req, &entry);
 }
 
-OpenFile* open_file_of(const fuse_file_info* fi) {
-    return fi ? reinterpret_cast<OpenFile*>(static_cast<std::uintptr_t>(fi->fh)) : nullptr;
-}
-
-struct DirHandle {
-    std::vector<DirEntry> entries;  // taken at opendir, so offsets stay meaningful
-};
-
-DirHandle* dir_handle_of(const fuse_file_info* fi) {
-    return reinterpret_cast<DirHandle*>(static_cast<std::uintptr_t>(fi->fh));
+std::shared_ptr<OpenFile> open_file_of(fuse_req_t req, const fuse_file_info* fi) {
+    return fi ? context_of(req).find(context_of(req).files, fi->fh) : nullptr;
 }
 
 // ---- operations: decode, ask the tree, reply -------------------------------------------------
@@ -117,7 +152,8 @@ void op_forget_multi(fuse_req_t req, size_t, fuse_forget_data*) { fuse_reply_non
 
 void op_getattr(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
     guarded(req, "getattr", [&] {
-        auto attr = tree_of(req).getattr(ino, open_file_of(fi));
+        const std::shared_ptr<OpenFile> file = open_file_of(req, fi);
+        auto attr = tree_of(req).getattr(ino, file.get());
         if (!attr.ok()) return void(fuse_reply_err(req, attr.error()));
         const struct stat st = to_stat(*attr);
         fuse_reply_attr(req, &st, kAttrTimeout);
@@ -189,16 +225,18 @@ void op_open(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
         // text; sizes are exact, so no direct_io is needed and mmap keeps working.
         fi->keep_cache = 0;
         fi->direct_io = 0;
-        fi->fh = reinterpret_cast<std::uintptr_t>(file->get());
-        if (fuse_reply_open(req, fi) == 0) {
-            (void)file->release();  // owned by the kernel's file now, freed in op_release
-        }
+        ServerContext& context = context_of(req);
+        fi->fh = context.add(context.files, std::shared_ptr<OpenFile>(std::move(*file)));
+        // Interrupted meanwhile: the kernel will send no release for it.
+        if (fuse_reply_open(req, fi) != 0) context.remove(context.files, fi->fh);
     });
 }
 
 void op_read(fuse_req_t req, fuse_ino_t, size_t size, off_t offset, fuse_file_info* fi) {
     guarded(req, "read", [&] {
-        auto data = tree_of(req).read(*open_file_of(fi), static_cast<std::uint64_t>(offset), size);
+        const std::shared_ptr<OpenFile> file = open_file_of(req, fi);
+        if (!file) return void(fuse_reply_err(req, EBADF));
+        auto data = tree_of(req).read(*file, static_cast<std::uint64_t>(offset), size);
         if (!data.ok()) return void(fuse_reply_err(req, data.error()));
         fuse_reply_buf(req, data->data(), data->size());
     });
@@ -206,15 +244,16 @@ void op_read(fuse_req_t req, fuse_ino_t, size_t size, off_t offset, fuse_file_in
 
 void op_write(fuse_req_t req, fuse_ino_t, const char* buf, size_t size, off_t, fuse_file_info* fi) {
     guarded(req, "write", [&] {
-        auto written =
-            tree_of(req).write(*open_file_of(fi), std::string_view(buf, size), caller_uid(req));
+        const std::shared_ptr<OpenFile> file = open_file_of(req, fi);
+        if (!file) return void(fuse_reply_err(req, EBADF));
+        auto written = tree_of(req).write(*file, std::string_view(buf, size), caller_uid(req));
         if (!written.ok()) return void(fuse_reply_err(req, written.error()));
         fuse_reply_write(req, *written);
     });
 }
 
 void op_release(fuse_req_t req, fuse_ino_t, fuse_file_info* fi) {
-    delete open_file_of(fi);
+    context_of(req).remove(context_of(req).files, fi->fh);
     fuse_reply_err(req, 0);
 }
 
@@ -222,10 +261,11 @@ void op_opendir(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
     guarded(req, "opendir", [&] {
         auto entries = tree_of(req).list(ino);
         if (!entries.ok()) return void(fuse_reply_err(req, entries.error()));
-        auto handle = std::make_unique<DirHandle>();
-        handle->entries = std::move(*entries);
-        fi->fh = reinterpret_cast<std::uintptr_t>(handle.get());
-        if (fuse_reply_open(req, fi) == 0) (void)handle.release();
+        // Taken once at opendir, so readdir offsets keep meaning the same entries.
+        ServerContext& context = context_of(req);
+        fi->fh = context.add(context.dirs, std::shared_ptr<const std::vector<DirEntry>>(
+                                               new std::vector<DirEntry>(std::move(*entries))));
+        if (fuse_reply_open(req, fi) != 0) context.remove(context.dirs, fi->fh);
     });
 }
 
@@ -233,7 +273,9 @@ void op_opendir(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
 // to go on from.
 void op_readdir(fuse_req_t req, fuse_ino_t, size_t size, off_t offset, fuse_file_info* fi) {
     guarded(req, "readdir", [&] {
-        const std::vector<DirEntry>& entries = dir_handle_of(fi)->entries;
+        const auto handle = context_of(req).find(context_of(req).dirs, fi->fh);
+        if (!handle) return void(fuse_reply_err(req, EBADF));
+        const std::vector<DirEntry>& entries = *handle;
         std::vector<char> buffer(size);
         size_t used = 0;
         for (size_t i = static_cast<size_t>(std::max<off_t>(offset, 0)); i < entries.size(); ++i) {
@@ -251,7 +293,7 @@ void op_readdir(fuse_req_t req, fuse_ino_t, size_t size, off_t offset, fuse_file
 }
 
 void op_releasedir(fuse_req_t req, fuse_ino_t, fuse_file_info* fi) {
-    delete dir_handle_of(fi);
+    context_of(req).remove(context_of(req).dirs, fi->fh);
     fuse_reply_err(req, 0);
 }
 
@@ -353,6 +395,8 @@ void FuseServer::SessionDeleter::operator()(fuse_session* session) const {
 FuseServer::FuseServer(agent::Core& core, TreeOptions tree_options, MountOptions mount_options)
     : mount_options_(std::move(mount_options)) {
     tree_ = std::make_unique<PortTree>(core, std::move(tree_options));
+    context_ = std::make_unique<detail::ServerContext>();
+    context_->tree = tree_.get();
 
     std::vector<std::string> argv_text = {
         "ovs-port-agent", "-o",
@@ -364,7 +408,7 @@ FuseServer::FuseServer(agent::Core& core, TreeOptions tree_options, MountOptions
     std::unique_ptr<fuse_args, FuseArgsDeleter> args(&args_storage);
 
     const fuse_lowlevel_ops& ops = operations();
-    session_.reset(fuse_session_new(args.get(), &ops, sizeof ops, tree_.get()));
+    session_.reset(fuse_session_new(args.get(), &ops, sizeof ops, context_.get()));
     if (!session_) throw FsError("fuse: cannot create a session (bad mount options?)");
     const std::string where = mount_options_.mountpoint.string();
     if (fuse_session_mount(session_.get(), where.c_str()) != 0) {
@@ -397,6 +441,11 @@ FuseServer::FuseServer(agent::Core& core, TreeOptions tree_options, MountOptions
 }
 
 FuseServer::~FuseServer() { stop(); }
+
+std::size_t FuseServer::open_handles() const {
+    std::lock_guard lock(context_->mutex);
+    return context_->files.size() + context_->dirs.size();
+}
 
 bool FuseServer::wait_loop_done(std::chrono::milliseconds timeout) {
     std::unique_lock lock(loop_mutex_);
@@ -444,6 +493,10 @@ void FuseServer::stop() {
     // ended before reading it) fail with ENOTCONN and return.
     session_.reset();
     if (poke.joinable()) poke.join();
+    // No release will come for what processes still hold open: those handles end here.
+    std::lock_guard lock(context_->mutex);
+    context_->files.clear();
+    context_->dirs.clear();
 }
 
 std::string_view to_string(MountpointRecovery recovery) {

@@ -22,6 +22,10 @@ struct fuse_session;
 
 namespace opa::fs {
 
+namespace detail {
+struct ServerContext;  // what the FUSE operations reach through fuse_req_userdata()
+}
+
 struct MountOptions {
     std::filesystem::path mountpoint;
     // Upper bound of libfuse worker threads. Reads are quick; mkdir, rmdir and tag writes wait
@@ -48,6 +52,8 @@ class FuseServer {
 
     const std::filesystem::path& mountpoint() const { return mount_options_.mountpoint; }
     PortTree& tree() { return *tree_; }
+    // Files and directories open on the mount right now (for tests and diagnostics).
+    std::size_t open_handles() const;
 
   private:
     struct SessionDeleter {
@@ -58,6 +64,7 @@ class FuseServer {
 
     MountOptions mount_options_;
     std::unique_ptr<PortTree> tree_;
+    std::unique_ptr<detail::ServerContext> context_;
     std::unique_ptr<fuse_session, SessionDeleter> session_;
     std::thread loop_thread_;
     dev_t device_ = 0;  // the mount's st_dev: names its /sys/fs/fuse/connections entry

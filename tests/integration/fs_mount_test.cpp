@@ -394,10 +394,12 @@ TEST_F(FsMountTest, StopReturnsWhileAFileIsHeldOpen) {
     ASSERT_TRUE(core->create_port("vi100", {}));
     const int held = ::open((mnt / "vi100" / "state").c_str(), O_RDONLY);
     ASSERT_GE(held, 0);
+    EXPECT_EQ(server->open_handles(), 1u);
     const auto started = std::chrono::steady_clock::now();
     server->stop();
     EXPECT_LT(std::chrono::steady_clock::now() - started, 5s);
     EXPECT_FALSE(mounted(mnt));
+    EXPECT_EQ(server->open_handles(), 0u);
     char buffer[16];
     EXPECT_LT(::read(held, buffer, sizeof buffer), 1);  // the connection is gone
     ::close(held);
