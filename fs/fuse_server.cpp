@@ -405,6 +405,7 @@ FuseServer::FuseServer(agent::Core& core, TreeOptions tree_options, MountOptions
     std::vector<char*> argv;
     for (std::string& arg : argv_text) argv.push_back(arg.data());
     fuse_args args_storage = FUSE_ARGS_INIT(static_cast<int>(argv.size()), argv.data());
+    // Frees what libfuse allocates inside the (stack) fuse_args when it rewrites them.
     std::unique_ptr<fuse_args, FuseArgsDeleter> args(&args_storage);
 
     const fuse_lowlevel_ops& ops = operations();
@@ -418,6 +419,21 @@ FuseServer::FuseServer(agent::Core& core, TreeOptions tree_options, MountOptions
     }
     mounted_ = true;
 
+    try {
+        start_loop();
+    } catch (...) {
+        fuse_session_unmount(session_.get());  // leave no mount without a server behind
+        session_.reset();
+        throw;
+    }
+
+    // The mount's device number names its connection in /sys/fs/fuse/connections, the last
+    // resort of stop(). The stat is answered by the loop just started.
+    struct stat st {};
+    if (::stat(where.c_str(), &st) == 0) device_ = st.st_dev;
+}
+
+void FuseServer::start_loop() {
     loop_thread_ = std::thread([this] {
         // The daemon handles signals on its own thread; libfuse's workers inherit this mask.
         sigset_t all;
@@ -433,11 +449,6 @@ FuseServer::FuseServer(agent::Core& core, TreeOptions tree_options, MountOptions
         loop_done_ = true;
         loop_done_changed_.notify_all();
     });
-
-    // The mount's device number names its connection in /sys/fs/fuse/connections, the last
-    // resort of stop(). The stat is answered by the loop just started.
-    struct stat st {};
-    if (::stat(where.c_str(), &st) == 0) device_ = st.st_dev;
 }
 
 FuseServer::~FuseServer() { stop(); }

@@ -59,6 +59,7 @@ class FuseServer {
     struct SessionDeleter {
         void operator()(fuse_session* session) const;
     };
+    void start_loop();
     bool wait_loop_done(std::chrono::milliseconds timeout);
     void abort_connection();
 
