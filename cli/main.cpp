@@ -11,7 +11,9 @@
 #include <CLI/CLI.hpp>
 
 #include "agent/naming.hpp"
+#include "cli/doctor.hpp"
 #include "config/config.hpp"
+#include "dbus/client.hpp"
 #include "ledger/verify.hpp"
 #include "mount/daemon.hpp"
 #include "nm/bridge_setup.hpp"
@@ -115,6 +117,59 @@ int cmd_introspect() {
     }
 }
 
+// The mutating subcommands talk to the running daemon rather than repeat its logic.
+template <typename Fn>
+int with_agent(Fn&& fn) {
+    try {
+        opa::dbus::AgentClient client;
+        return fn(client);
+    } catch (const opa::dbus::AgentError& error) {
+        std::cerr << error.what() << "\n";
+        return 1;
+    }
+}
+
+int cmd_list() {
+    return with_agent([](opa::dbus::AgentClient& client) {
+        for (const std::string& name : client.list_ports()) std::cout << name << "\n";
+        return 0;
+    });
+}
+
+int cmd_status() {
+    return with_agent([](opa::dbus::AgentClient& client) {
+        client.ping();
+        const auto names = client.list_ports();
+        std::cout << "agent: running, " << names.size() << " ports\n";
+        if (names.empty()) return 0;
+        std::printf("%-15s %-12s %-7s %-9s %-5s %-8s %s\n", "PORT", "STATE", "KIND", "VMID", "TAG",
+                    "ORIGIN", "LAST ERROR");
+        for (const std::string& name : names) {
+            opa::dbus::PortInfo port;
+            try {
+                port = client.get_port(name);
+            } catch (const opa::dbus::AgentError&) {
+                continue;  // removed meanwhile
+            }
+            std::printf("%-15s %-12s %-7s %-9s %-5s %-8s %s\n", port.name.c_str(),
+                        port.state.c_str(), port.kind.c_str(),
+                        port.vmid ? std::to_string(*port.vmid).c_str() : "-",
+                        port.tag ? std::to_string(*port.tag).c_str() : "-", port.origin.c_str(),
+                        port.last_error.c_str());
+        }
+        return 0;
+    });
+}
+
+int cmd_doctor(const std::string& config_path) {
+    int failures = 0;
+    for (const auto& check : opa::cli::run_doctor(config_path)) {
+        std::cout << opa::cli::format_check(check) << "\n";
+        if (check.level == opa::cli::CheckLevel::Fail) ++failures;
+    }
+    return failures == 0 ? 0 : 1;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -159,6 +214,20 @@ int main(int argc, char** argv) {
 
     app.add_subcommand("introspect", "print NetworkManager's root D-Bus introspection");
 
+    auto* create = app.add_subcommand(
+        "create-interface", "ask the running agent to attach a container interface as vi{VMID}");
+    std::string raw_ifname, container_id;
+    unsigned create_vmid = 0;
+    create->add_option("RAW_IFNAME", raw_ifname, "the interface as it is named now")->required();
+    create->add_option("CONTAINER_ID", container_id, "the container")->required();
+    create->add_option("VMID", create_vmid, "the guest's VMID")->required();
+    auto* remove = app.add_subcommand("remove-interface", "ask the running agent to remove a port");
+    std::string remove_name;
+    remove->add_option("IFNAME", remove_name, "the port, e.g. vi100")->required();
+    app.add_subcommand("list", "the ports the running agent manages");
+    app.add_subcommand("status", "the running agent and its ports");
+    app.add_subcommand("doctor", "check NetworkManager, OVS, FUSE, the config, the ledger, ...");
+
     auto* config_cmd = app.add_subcommand("config", "the configuration file");
     config_cmd->require_subcommand(1);
     config_cmd->add_subcommand("check", "validate it; every error as file:line:column");
@@ -170,6 +239,22 @@ int main(int argc, char** argv) {
     spdlog::set_level(verbose ? spdlog::level::debug : spdlog::level::info);
 
     if (app.got_subcommand("introspect")) return cmd_introspect();
+    if (app.got_subcommand("list")) return cmd_list();
+    if (app.got_subcommand("status")) return cmd_status();
+    if (app.got_subcommand("doctor")) return cmd_doctor(config_path);
+    if (app.got_subcommand(create)) {
+        return with_agent([&](opa::dbus::AgentClient& client) {
+            std::cout << client.create_container_interface(raw_ifname, container_id, create_vmid)
+                      << "\n";
+            return 0;
+        });
+    }
+    if (app.got_subcommand(remove)) {
+        return with_agent([&](opa::dbus::AgentClient& client) {
+            std::cout << client.remove_container_interface(remove_name) << "\n";
+            return 0;
+        });
+    }
 
     std::optional<opa::config::Config> config = load_config(config_path);
     if (!config) return kExitUsage;

@@ -10,12 +10,17 @@
 #include <cerrno>
 #include <cstring>
 #include <memory>
+#include <mutex>
+#include <stdexcept>
 
+#include <sdbus-c++/sdbus-c++.h>
 #include <spdlog/spdlog.h>
 
 #include "agent/core.hpp"
 #include "agent/naming.hpp"
 #include "agent/nm_backend.hpp"
+#include "dbus/errors.hpp"
+#include "dbus/service.hpp"
 #include "ledger/ledger.hpp"
 #include "mount/block_sync.hpp"
 #include "mount/ledger_journal.hpp"
@@ -228,12 +233,79 @@ int run_daemon(const DaemonOptions& options) {
         return 1;
     }
     BlockSync block(config, journal);
+    // The watcher is driven by this loop and, for renames asked over D-Bus, by the bus thread;
+    // recursive because the loop's own calls into the core come back through the listener below.
+    std::recursive_mutex watcher_mutex;
+    // A port requested by name (mkdir, D-Bus) may have a name outside include_prefixes: its
+    // link must still be reported when it appears.
+    core.add_listener([&](const std::string& name, const std::optional<agent::Port>& port) {
+        std::lock_guard lock(watcher_mutex);
+        if (port && port->origin == agent::Origin::Request) {
+            watcher->watch_name(name);
+        } else if (!port) {
+            watcher->unwatch_name(name);
+        }
+    });
+
+    // The D-Bus face, on a connection of its own with its own event loop thread.
+    std::unique_ptr<sdbus::IConnection> service_bus;
+    std::unique_ptr<dbus::Service> service;
+    try {
+        service_bus = sdbus::createSystemBusConnection();
+        service_bus->enterEventLoopAsync();
+        dbus::ServiceOptions service_options;
+        service_options.version = OPA_VERSION;
+        service_options.ledger_path = config.ledger_path;
+        service_options.rename_link = [&](const std::string& old_name,
+                                          const std::string& new_name) {
+            std::lock_guard lock(watcher_mutex);
+            watcher->watch_name(new_name);
+            const netwatch::RenameResult renamed = netwatch::rename_link(old_name, new_name);
+            if (renamed.error == ENODEV) {
+                watcher->unwatch_name(new_name);
+                return;  // no such link (yet): the port waits for a link of its own name
+            }
+            if (!renamed.ok()) {
+                watcher->unwatch_name(new_name);
+                throw std::runtime_error(renamed.message);
+            }
+            journal.record("link_renamed", {{"old", old_name}, {"new", new_name}});
+        };
+        service_options.reload_config = [&options, &journal] {
+            // Validated and recorded; keys take effect at the next start (the running loop keeps
+            // its watcher and block settings).
+            const config::LoadResult reloaded = config::load(options.config_path);
+            if (!reloaded.ok()) {
+                std::string text;
+                for (const auto& error : reloaded.errors) text += error.to_string() + "; ";
+                throw dbus::ServiceError(dbus::ErrorKind::InvalidArgs,
+                                         "the configuration has errors, nothing changed: " + text);
+            }
+            journal.record("config_reloaded",
+                           {{"path", options.config_path}, {"applies", "at the next start"}});
+        };
+        service = std::make_unique<dbus::Service>(*service_bus, core, service_options);
+    } catch (const sdbus::Error& error) {
+        spdlog::critical("cannot serve D-Bus: {}", error.getMessage());
+        return 1;
+    }
 
     journal.record("agent_started", {{"pid", ::getpid()},
                                      {"bridge", config.bridge_name},
                                      {"networkmanager", nm_info.version},
                                      {"config", options.config_path}});
     core.reconcile("start-up");
+    try {
+        service->request_name();
+    } catch (const sdbus::Error& error) {
+        spdlog::critical(
+            "cannot own the bus name dev.ovs.PortAgent1 ({}): is another agent "
+            "running, and is dbus/dev.ovs.PortAgent1.conf installed in "
+            "/usr/share/dbus-1/system.d?",
+            error.getMessage());
+        journal.record("agent_start_failed", {{"error", error.getMessage()}});
+        return 1;
+    }
     spdlog::info("ready: {} ports", core.ports().size());
     notify_ready("serving " + std::to_string(core.ports().size()) + " ports on " +
                  config.bridge_name);
@@ -247,8 +319,11 @@ int run_daemon(const DaemonOptions& options) {
         pollfd fds[] = {
             {signal_fd.get(), POLLIN, 0}, {wakeup.fd(), POLLIN, 0}, {watcher->fd(), POLLIN, 0}};
         int timeout_ms = -1;
-        if (auto due = watcher->next_timeout(netwatch::LinkWatcher::Clock::now())) {
-            timeout_ms = static_cast<int>(due->count());
+        {
+            std::lock_guard lock(watcher_mutex);
+            if (auto due = watcher->next_timeout(netwatch::LinkWatcher::Clock::now())) {
+                timeout_ms = static_cast<int>(due->count());
+            }
         }
         if (watchdog) {
             const auto now = std::chrono::steady_clock::now();
@@ -293,13 +368,22 @@ int run_daemon(const DaemonOptions& options) {
                 core.reconcile("networkmanager restarted");
             }
         }
-        if (fds[2].revents & POLLIN) watcher->process_pending();
-        if (auto batch = watcher->take_batch(netwatch::LinkWatcher::Clock::now())) {
+        std::optional<netwatch::LinkBatch> batch;
+        {
+            std::lock_guard lock(watcher_mutex);
+            if (fds[2].revents & POLLIN) watcher->process_pending();
+            batch = watcher->take_batch(netwatch::LinkWatcher::Clock::now());
+        }
+        if (batch) {
+            std::lock_guard lock(watcher_mutex);
             handle_links(*batch, config, *watcher, core, journal);
         }
     }
 
     notify_stopping();
+    // The bus face goes first, so no new request reaches a core that is winding down.
+    service.reset();
+    service_bus.reset();
     core.wait_idle(std::chrono::seconds(10));
     journal.record("agent_stopped", {{"pid", ::getpid()}, {"ports", core.ports().size()}});
     return 0;

@@ -77,10 +77,28 @@ if command -v ifquery >/dev/null; then
 fi
 
 # NetworkManager restarts: all back, the agent keeps running.
-"$SANDBOX" restart-nm >/dev/null 2>&1 || fail "restart-nm"
+"$SANDBOX" restart-nm >"$tmp/restart.out" 2>&1 || fail "restart-nm: $(cat "$tmp/restart.out")"
 wait_for 30 "25 ports back after the NM restart" count_ports 25
 kill -0 "$agent_pid" || fail "the agent died when NetworkManager restarted"
 grep -q networkmanager_started "$tmp/ledger.jsonl" || fail "the ledger does not record the NM restart"
+
+# The D-Bus face, with the seed README's lines verbatim, and the CLI that uses it.
+[ "$(sx gdbus call --system --dest dev.ovs.PortAgent1 --object-path /dev/ovs/PortAgent1 --method dev.ovs.PortAgent1.ping)" = "('pong',)" ] \
+    || fail "ping"
+sx gdbus call --system --dest dev.ovs.PortAgent1 --object-path /dev/ovs/PortAgent1 --method dev.ovs.PortAgent1.list_ports \
+    | grep -q "'veth100i0'" || fail "list_ports lacks veth100i0"
+[ "$(sx gdbus call --system --dest dev.ovs.PortAgent1 --object-path /dev/ovs/PortAgent1 --method dev.ovs.PortAgent1.create_container_interface 'veth-123-eth0' 'container-123' 100)" = "('vi100',)" ] \
+    || fail "create_container_interface"
+sx "$AGENT" -c "$tmp/config.toml" status | grep -qE '^vi100 +pending' || fail "status does not show vi100 pending"
+sx ip link add vi100 type veth peer name vi100peer
+wait_for 20 "vi100 attached" bash -c "\"$SANDBOX\" exec ovs-vsctl --timeout=5 list-ports ovsbr0 | grep -qx vi100"
+sx "$AGENT" -c "$tmp/config.toml" status | grep -qE '^vi100 +activated' || fail "status does not show vi100 activated"
+[ "$(sx gdbus call --system --dest dev.ovs.PortAgent1 --object-path /dev/ovs/PortAgent1 --method dev.ovs.PortAgent1.remove_container_interface 'vi100')" = "('vi100',)" ] \
+    || fail "remove_container_interface"
+wait_for 20 "vi100 detached" bash -c "! \"$SANDBOX\" exec ovs-vsctl --timeout=5 list-ports ovsbr0 | grep -qx vi100"
+sx ip link del vi100
+sx "$AGENT" -c "$tmp/config.toml" doctor >"$tmp/doctor.out" || fail "doctor found a failure: $(cat "$tmp/doctor.out")"
+grep -q "the agent answers on D-Bus" "$tmp/doctor.out" || fail "doctor did not reach the agent"
 
 # The links go: ports detached, profiles deleted, block emptied.
 sx bash -c 'for i in $(seq 100 119); do ip link del veth${i}i0; done

@@ -1,0 +1,207 @@
+#include "cli/doctor.hpp"
+
+#include <fcntl.h>
+#include <sys/file.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdlib>
+#include <cstring>
+#include <fstream>
+#include <sstream>
+
+#include "dbus/client.hpp"
+#include "ifupdown/doctor.hpp"
+#include "ifupdown/interfaces_file.hpp"
+#include "ledger/verify.hpp"
+#include "nm/nm_client.hpp"
+
+namespace opa::cli {
+namespace {
+
+CheckResult ok(std::string what) { return {CheckLevel::Ok, std::move(what), {}}; }
+CheckResult warn(std::string what, std::string advice) {
+    return {CheckLevel::Warn, std::move(what), std::move(advice)};
+}
+CheckResult fail(std::string what, std::string advice) {
+    return {CheckLevel::Fail, std::move(what), std::move(advice)};
+}
+
+// Asks ovsdb-server for its databases over its JSON-RPC socket (a read: list_dbs).
+CheckResult check_ovsdb() {
+    const char* rundir = std::getenv("OVS_RUNDIR");
+    const std::string path = std::string(rundir ? rundir : "/run/openvswitch") + "/db.sock";
+    const int fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0) return fail("ovsdb: socket(): " + std::string(std::strerror(errno)), "");
+    sockaddr_un addr{};
+    addr.sun_family = AF_UNIX;
+    std::strncpy(addr.sun_path, path.c_str(), sizeof addr.sun_path - 1);
+    struct timeval tv {
+        2, 0
+    };
+    ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+    CheckResult result;
+    if (::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) {
+        result = fail("ovsdb-server not reachable at " + path + ": " + std::strerror(errno),
+                      "start Open vSwitch (systemctl start openvswitch-switch)");
+    } else {
+        const std::string request = R"({"method":"list_dbs","params":[],"id":0})";
+        char reply[512] = {};
+        if (::write(fd, request.data(), request.size()) < 0 ||
+            ::read(fd, reply, sizeof reply - 1) <= 0) {
+            result = fail("ovsdb-server at " + path + " does not answer", "check ovsdb-server");
+        } else if (std::strstr(reply, "Open_vSwitch") == nullptr) {
+            result = fail("ovsdb-server at " + path + " has no Open_vSwitch database",
+                          "initialise OVS (ovs-vsctl --no-wait init)");
+        } else {
+            result = ok("ovsdb-server answers at " + path);
+        }
+    }
+    ::close(fd);
+    return result;
+}
+
+CheckResult check_fuse() {
+    const int fd = ::open("/dev/fuse", O_RDWR | O_CLOEXEC);
+    if (fd < 0) {
+        return fail("/dev/fuse: " + std::string(std::strerror(errno)),
+                    "load the fuse module (modprobe fuse) and install fuse3");
+    }
+    ::close(fd);
+    return ok("/dev/fuse can be opened");
+}
+
+CheckResult check_mountpoint(const config::Config& config) {
+    const std::string path = config.mountpoint.string();
+    struct stat st {};
+    if (::stat(path.c_str(), &st) != 0) {
+        if (errno == ENOTCONN) {
+            return warn("mountpoint " + path + " is a stale FUSE mount",
+                        "the agent recovers it at start; or run: umount -l " + path);
+        }
+        if (errno == ENOENT)
+            return warn("mountpoint " + path + " does not exist yet",
+                        "the agent creates it at start");
+        return fail("mountpoint " + path + ": " + std::strerror(errno), "");
+    }
+    std::ifstream mounts("/proc/self/mounts");
+    std::string line;
+    while (std::getline(mounts, line)) {
+        std::istringstream fields(line);
+        std::string source, target, type;
+        fields >> source >> target >> type;
+        if (target == path) {
+            if (type.find("fuse") != std::string::npos)
+                return ok("the port tree is mounted at " + path);
+            return warn("something else (" + type + ") is mounted at " + path,
+                        "choose another mountpoint in the config");
+        }
+    }
+    return warn("the port tree is not mounted at " + path, "start the agent");
+}
+
+CheckResult check_ledger(const config::Config& config) {
+    struct stat st {};
+    if (::stat(config.ledger_path.c_str(), &st) != 0) {
+        return warn("no ledger at " + config.ledger_path.string() + " yet",
+                    "the agent creates it at start");
+    }
+    const ledger::VerifyReport report = ledger::verify(config.ledger_path);
+    if (report.ok) return ok("ledger: " + ledger::format_report(report));
+    return fail("ledger: " + ledger::format_report(report),
+                "the ledger was altered or truncated: keep a copy for inspection");
+}
+
+CheckResult check_proxmox_lock(const config::Config& config) {
+    const auto lock_path = ifupdown::InterfacesFile::default_lock_path(config.interfaces_path);
+    const int fd = ::open(lock_path.c_str(), O_RDONLY | O_CLOEXEC);
+    if (fd < 0) {
+        if (errno == ENOENT) return ok("Proxmox lock " + lock_path.string() + " not in use");
+        return warn("Proxmox lock " + lock_path.string() + ": " + std::strerror(errno), "");
+    }
+    CheckResult result = ok("Proxmox lock " + lock_path.string() + " is free");
+    if (::flock(fd, LOCK_EX | LOCK_NB) != 0) {
+        result = warn("Proxmox lock " + lock_path.string() + " is held (a GUI edit in progress?)",
+                      "the agent waits for it before writing the interfaces file");
+    } else {
+        ::flock(fd, LOCK_UN);
+    }
+    ::close(fd);
+    return result;
+}
+
+CheckResult check_interfaces(const config::Config& config) {
+    std::ifstream in(config.interfaces_path);
+    if (!in) {
+        return warn(config.interfaces_path.string() + " does not exist",
+                    "the agent creates it with its block");
+    }
+    std::stringstream text;
+    text << in.rdbuf();
+    if (auto finding = ifupdown::check_bridge_autostart(text.str(), config.bridge_name)) {
+        return warn(finding->message(), "use 'allow-ovs " + config.bridge_name +
+                                            "' instead of 'auto " + config.bridge_name +
+                                            "' for the NetworkManager-managed bridge");
+    }
+    return ok(config.interfaces_path.string() + " does not auto-start the bridge with ifupdown");
+}
+
+}  // namespace
+
+std::string format_check(const CheckResult& check) {
+    const char* word = check.level == CheckLevel::Ok     ? "ok  "
+                       : check.level == CheckLevel::Warn ? "warn"
+                                                         : "FAIL";
+    std::string line = std::string(word) + "  " + check.what;
+    if (!check.advice.empty()) line += "\n      -> " + check.advice;
+    return line;
+}
+
+std::vector<CheckResult> run_doctor(const std::string& config_path) {
+    std::vector<CheckResult> checks;
+    const config::LoadResult loaded = config::load(config_path);
+    config::Config config;
+    if (!loaded.ok()) {
+        std::string errors;
+        for (const auto& e : loaded.errors) errors += "\n      " + e.to_string();
+        checks.push_back(fail("config " + config_path + " has errors:" + errors,
+                              "fix them; the defaults are used below"));
+    } else {
+        config = *loaded.config;
+        checks.push_back(ok("config " + config_path +
+                            (loaded.used_defaults ? " absent: defaults" : " is valid")));
+    }
+
+    try {
+        nm::NmClient nm;
+        const nm::DaemonInfo info = nm.daemon_info();
+        if (info.has_ovs()) {
+            checks.push_back(ok("NetworkManager " + info.version + " with Open vSwitch support"));
+        } else {
+            checks.push_back(fail("NetworkManager " + info.version + " without OVS support",
+                                  "build it with scripts/build-nm-ovs.sh"));
+        }
+    } catch (const nm::NmError& error) {
+        checks.push_back(fail(error.what(), "start NetworkManager"));
+    }
+    checks.push_back(check_ovsdb());
+    checks.push_back(check_fuse());
+    checks.push_back(check_mountpoint(config));
+    checks.push_back(check_ledger(config));
+    checks.push_back(check_proxmox_lock(config));
+    checks.push_back(check_interfaces(config));
+    try {
+        dbus::AgentClient client;
+        client.ping();
+        checks.push_back(ok("the agent answers on D-Bus (dev.ovs.PortAgent1)"));
+    } catch (const dbus::AgentError& error) {
+        checks.push_back(warn(std::string("the agent does not answer: ") + error.what(),
+                              "systemctl start ovs-port-agent"));
+    }
+    return checks;
+}
+
+}  // namespace opa::cli
