@@ -21,6 +21,7 @@
 #include "agent/nm_backend.hpp"
 #include "dbus/errors.hpp"
 #include "dbus/service.hpp"
+#include "fs/fuse_server.hpp"
 #include "ledger/ledger.hpp"
 #include "mount/block_sync.hpp"
 #include "mount/ledger_journal.hpp"
@@ -70,6 +71,24 @@ class Wakeup {
   private:
     Fd fd_;
     std::atomic<std::uint64_t> reasons_{0};
+};
+
+// The bridge's NM device, for the tree's `bridge` file.
+struct BridgeDevice {
+    std::mutex mutex;
+    std::string path;
+    std::uint32_t seed = 0;
+    void refresh(nm::NmClient& nm, const std::string& bridge) {
+        std::optional<nm::DeviceInfo> device;
+        try {
+            device = nm.device_by_interface(bridge, {nm::kDeviceOvsBridge});
+        } catch (const nm::NmError&) {
+            // NM is away; the next refresh (after it is back) fills it in.
+        }
+        std::lock_guard lock(mutex);
+        path = device ? device->path : "";
+        seed = device ? device->state : 0;
+    }
 };
 
 agent::LinkKind core_kind(netwatch::LinkKind kind) {
@@ -233,6 +252,7 @@ int run_daemon(const DaemonOptions& options) {
         return 1;
     }
     BlockSync block(config, journal);
+    BridgeDevice bridge_device;
     // The watcher is driven by this loop and, for renames asked over D-Bus, by the bus thread;
     // recursive because the loop's own calls into the core come back through the listener below.
     std::recursive_mutex watcher_mutex;
@@ -295,6 +315,37 @@ int run_daemon(const DaemonOptions& options) {
                                      {"networkmanager", nm_info.version},
                                      {"config", options.config_path}});
     core.reconcile("start-up");
+    bridge_device.refresh(*nm, config.bridge_name);
+
+    // The port tree. A mount left by a killed agent ("Transport endpoint is not connected") is
+    // cleared first.
+    std::unique_ptr<fs::FuseServer> tree;
+    try {
+        const fs::MountpointRecovery recovered = fs::recover_mountpoint(config.mountpoint);
+        if (recovered != fs::MountpointRecovery::Ready) {
+            spdlog::info("mountpoint {}: {}", config.mountpoint.string(), fs::to_string(recovered));
+        }
+        fs::TreeOptions tree_options;
+        tree_options.ledger_path = config.ledger_path;
+        // Reads never wait for NM: the bridge's state comes from NM's StateChanged signals,
+        // seeded by one read here (and again after NM restarts, in the loop).
+        tree_options.bridge_state = [&nm, &bridge_device] {
+            std::lock_guard lock(bridge_device.mutex);
+            if (bridge_device.path.empty()) return std::string("absent");
+            return nm::device_state_name(
+                nm->last_signalled_state(bridge_device.path).value_or(bridge_device.seed));
+        };
+        tree_options.report = [](const std::string& sentence) { spdlog::warn("{}", sentence); };
+        tree = std::make_unique<fs::FuseServer>(core, tree_options,
+                                                fs::MountOptions{config.mountpoint, 8, false});
+        spdlog::info("port tree mounted at {}", config.mountpoint.string());
+    } catch (const std::exception& error) {
+        spdlog::critical("cannot mount the port tree at {}: {}", config.mountpoint.string(),
+                         error.what());
+        journal.record("agent_start_failed", {{"error", error.what()}});
+        return 1;
+    }
+
     try {
         service->request_name();
     } catch (const sdbus::Error& error) {
@@ -366,6 +417,7 @@ int run_daemon(const DaemonOptions& options) {
                 spdlog::info("NetworkManager is back on the bus: reconciling");
                 journal.record("networkmanager_started", nlohmann::json::object());
                 core.reconcile("networkmanager restarted");
+                bridge_device.refresh(*nm, config.bridge_name);
             }
         }
         std::optional<netwatch::LinkBatch> batch;
@@ -381,9 +433,11 @@ int run_daemon(const DaemonOptions& options) {
     }
 
     notify_stopping();
-    // The bus face goes first, so no new request reaches a core that is winding down.
+    // The doors close first, so no new request reaches a core that is winding down.
     service.reset();
     service_bus.reset();
+    tree->stop();
+    tree.reset();
     core.wait_idle(std::chrono::seconds(10));
     journal.record("agent_stopped", {{"pid", ::getpid()}, {"ports", core.ports().size()}});
     return 0;

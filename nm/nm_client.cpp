@@ -286,6 +286,13 @@ void NmClient::on_any_change() {
     signals_->changed.notify_all();
 }
 
+std::optional<std::uint32_t> NmClient::last_signalled_state(const std::string& device_path) const {
+    std::lock_guard lock(signals_->mutex);
+    auto it = signals_->devices.find(device_path);
+    if (it == signals_->devices.end() || it->second.generation == 0) return std::nullopt;
+    return it->second.state;
+}
+
 void NmClient::wait_for(const std::function<bool()>& check, Clock::time_point deadline,
                         const std::string& what) {
     for (;;) {

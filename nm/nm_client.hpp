@@ -185,6 +185,9 @@ class NmClient {
     // deadline. For conditions no single signal carries, such as an address leaving a device.
     void wait_for(const std::function<bool()>& check, Clock::time_point deadline,
                   const std::string& what);
+    // The last state NM signalled for a device (StateChanged), without asking NM; nullopt when
+    // none was seen since this client started (or since NM restarted).
+    std::optional<std::uint32_t> last_signalled_state(const std::string& device_path) const;
     // Waits until an active connection reaches ACTIVATED (2); throws with the reason otherwise.
     void wait_active_connection(const std::string& active_path, Clock::time_point deadline);
 

@@ -17,6 +17,7 @@ cleanup() {
         kill -TERM "$agent_pid" 2>/dev/null
         wait "$agent_pid" 2>/dev/null
     fi
+    grep -q " $tmp/ports " /proc/mounts && umount -l "$tmp/ports"
     "$SANDBOX" down >/dev/null 2>&1
     rm -rf "$tmp"
 }
@@ -82,6 +83,22 @@ wait_for 30 "25 ports back after the NM restart" count_ports 25
 kill -0 "$agent_pid" || fail "the agent died when NetworkManager restarted"
 grep -q networkmanager_started "$tmp/ledger.jsonl" || fail "the ledger does not record the NM restart"
 
+# The port tree, from a plain shell.
+grep -q " $tmp/ports fuse.ovs-ports " /proc/mounts || fail "the port tree is not mounted"
+[ "$(ls "$tmp/ports" | grep -cE '^(veth|tap)[0-9]+i0$')" = 25 ] || fail "the tree does not list 25 ports"
+[ "$(cat "$tmp/ports/veth100i0/state")" = activated ] || fail "veth100i0/state is not activated"
+mkdir "$tmp/ports/vi200" || fail "mkdir vi200"
+[ "$(cat "$tmp/ports/vi200/state")" = pending ] || fail "vi200 is not pending"
+sx ip link add vi200 type veth peer name vi200peer
+wait_for 20 "vi200 activated in the tree" bash -c "[ \"\$(cat '$tmp/ports/vi200/state')\" = activated ]"
+echo 10 >"$tmp/ports/vi200/tag" || fail "echo 10 > tag"
+wait_for 20 "tag 10 on vi200 in OVSDB" bash -c "[ \"\$(\"$SANDBOX\" exec ovs-vsctl --timeout=5 get port vi200 tag)\" = 10 ]"
+grep -q "ovs_options tag=10" "$tmp/interfaces" || fail "the block lacks vi200's tag"
+mkdir "$tmp/ports/bad name" 2>/dev/null && fail "mkdir accepted a name with a space"
+rm -r "$tmp/ports/vi200" || fail "rm -r vi200"
+wait_for 20 "vi200 detached" bash -c "! \"$SANDBOX\" exec ovs-vsctl --timeout=5 list-ports ovsbr0 | grep -qx vi200"
+sx ip link del vi200
+
 # The D-Bus face, with the seed README's lines verbatim, and the CLI that uses it.
 [ "$(sx gdbus call --system --dest dev.ovs.PortAgent1 --object-path /dev/ovs/PortAgent1 --method dev.ovs.PortAgent1.ping)" = "('pong',)" ] \
     || fail "ping"
@@ -110,6 +127,20 @@ sx ip link show other0 >/dev/null || fail "other0 was touched"
 
 kill -TERM "$agent_pid"; wait "$agent_pid" || fail "the agent did not exit cleanly"
 agent_pid=
+grep -q " $tmp/ports " /proc/mounts && fail "the port tree is still mounted after SIGTERM"
+
+# Killed hard, the agent leaves a dead mount behind; the next start recovers it.
+"$SANDBOX" exec "$AGENT" -c "$tmp/config.toml" run >>"$tmp/agent.log" 2>&1 &
+agent_pid=$!
+wait_for 20 "the tree mounted again" grep -q " $tmp/ports fuse.ovs-ports " /proc/mounts
+kill -KILL "$agent_pid"; wait "$agent_pid" 2>/dev/null || true
+agent_pid=
+"$SANDBOX" exec "$AGENT" -c "$tmp/config.toml" run >>"$tmp/agent.log" 2>&1 &
+agent_pid=$!
+wait_for 20 "a live tree after the crash" ls "$tmp/ports/bridge"
+kill -TERM "$agent_pid"; wait "$agent_pid" || fail "the restarted agent did not exit cleanly"
+agent_pid=
+grep -q " $tmp/ports " /proc/mounts && fail "a mount is left behind"
 "$AGENT" -c "$tmp/config.toml" ledger verify || fail "ledger verify"
 grep -q '"action":"agent_stopped"' "$tmp/ledger.jsonl" || fail "no agent_stopped entry"
 echo "daemon e2e: PASS"
