@@ -16,6 +16,7 @@
 #include "dbus/client.hpp"
 #include "ledger/verify.hpp"
 #include "mount/daemon.hpp"
+#include "mount/logging.hpp"
 #include "nm/bridge_setup.hpp"
 #include "nm/nm_client.hpp"
 
@@ -235,8 +236,7 @@ int main(int argc, char** argv) {
 
     CLI11_PARSE(app, argc, argv);
 
-    spdlog::set_pattern("%^%l%$: %v");
-    spdlog::set_level(verbose ? spdlog::level::debug : spdlog::level::info);
+    opa::mount::setup_logging(verbose);
 
     if (app.got_subcommand("introspect")) return cmd_introspect();
     if (app.got_subcommand("list")) return cmd_list();

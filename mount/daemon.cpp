@@ -9,6 +9,7 @@
 #include <atomic>
 #include <cerrno>
 #include <cstring>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <stdexcept>
@@ -25,6 +26,7 @@
 #include "ledger/ledger.hpp"
 #include "mount/block_sync.hpp"
 #include "mount/ledger_journal.hpp"
+#include "mount/logging.hpp"
 #include "mount/systemd.hpp"
 #include "netwatch/error.hpp"
 #include "netwatch/link_watcher.hpp"
@@ -225,14 +227,29 @@ int run_daemon(const DaemonOptions& options) {
 
     agent::NmBackend backend(*nm, config.bridge_name);
     agent::Core core(backend, journal, {config.bridge_name, options.workers});
-    core.add_listener([&wakeup](const std::string& name, const std::optional<agent::Port>& port) {
+    // One journal line per state change of a port, with PORT=, VMID=, BRIDGE= fields.
+    core.add_listener([&wakeup, &config,
+                       last = std::make_shared<std::map<std::string, agent::PortState>>(),
+                       last_mutex = std::make_shared<std::mutex>()](
+                          const std::string& name, const std::optional<agent::Port>& port) {
         wakeup.post(Wakeup::kPortsChanged);
+        std::lock_guard lock(*last_mutex);
         if (!port) {
-            spdlog::info("port {}: removed", name);
-        } else if (!port->last_error.empty() && port->state == agent::PortState::Failed) {
-            spdlog::warn("port {}: {}: {}", name, agent::to_string(port->state), port->last_error);
+            if (last->erase(name)) {
+                log_port_event(spdlog::level::info, config.bridge_name, name, std::nullopt,
+                               "removed");
+            }
+            return;
+        }
+        auto [it, inserted] = last->try_emplace(name, port->state);
+        if (!inserted && it->second == port->state) return;
+        it->second = port->state;
+        if (port->state == agent::PortState::Failed) {
+            log_port_event(spdlog::level::warn, config.bridge_name, name, port->options.vmid,
+                           "failed: " + port->last_error);
         } else {
-            spdlog::debug("port {}: {}", name, agent::to_string(port->state));
+            log_port_event(spdlog::level::info, config.bridge_name, name, port->options.vmid,
+                           std::string(agent::to_string(port->state)));
         }
     });
     nm->on_nm_owner_changed([&wakeup](bool running) {
