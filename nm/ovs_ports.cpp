@@ -302,15 +302,22 @@ void OvsPorts::set_vlan(const std::string& ifname, const VlanOptions& vlan) {
     // activated again, which re-activating its member does.
     if (!port->member || !port->device || port->device->state != kStateActivated) return;
     const auto deadline = Clock::now() + activation_timeout_;
+    const std::string device_path = port->device->path;
+    const std::string old_activation = port->device->active_connection;
     auto port_device = nm_.device_by_interface(ifname, {kDeviceOvsPort});
     if (port_device && port_device->active_connection != "/") {
         nm_.deactivate(port_device->active_connection);
-        nm_.wait_device_state(
-            port->device->path, [](std::uint32_t s) { return s != kStateActivated; }, deadline);
+        // The member's old activation ends with its port. NM may start a new one by itself at
+        // once (autoconnect), so the state alone cannot tell; the activation's path can.
+        nm_.wait_for([&] { return nm_.device(device_path).active_connection != old_activation; },
+                     deadline, ifname + " to leave its old activation");
     }
-    nm_.activate(port->member->path, port->device->path);
+    const DeviceInfo now = nm_.device(device_path);
+    if (now.active_connection == "/" || now.active_connection == old_activation) {
+        nm_.activate(port->member->path, device_path);
+    }
     nm_.wait_device_state(
-        port->device->path, [](std::uint32_t s) { return s == kStateActivated; }, deadline);
+        device_path, [](std::uint32_t s) { return s == kStateActivated; }, deadline);
 }
 
 }  // namespace opa::nm
