@@ -269,7 +269,8 @@ Status Core::set_tag(const std::string& name, std::optional<std::uint16_t> tag) 
     return converge(name, Phase::Full);
 }
 
-void Core::link_appeared(const std::string& name, LinkKind kind) {
+void Core::link_appeared(const std::string& name, LinkKind kind,
+                         std::optional<PortOptions> given_options) {
     bool known = false;
     {
         std::lock_guard lock(mutex_);
@@ -290,8 +291,10 @@ void Core::link_appeared(const std::string& name, LinkKind kind) {
     }
     // A new link: the port is created and activated on a worker, so a burst of links is
     // handled in parallel and the caller's event loop never waits for NM.
-    PortOptions options;
-    if (auto guest = naming::parse_guest_ifname(name)) options.vmid = guest->vmid;
+    PortOptions options = given_options.value_or(PortOptions{});
+    if (!options.vmid) {
+        if (auto guest = naming::parse_guest_ifname(name)) options.vmid = guest->vmid;
+    }
     if (Status invalid = validate_request(name, options); !invalid) return;
     {
         std::lock_guard lock(mutex_);

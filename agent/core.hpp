@@ -156,7 +156,10 @@ class Core {
     Status set_tag(const std::string& name, std::optional<std::uint16_t> tag);
 
     // Link events (netwatch), for links the watcher classified as candidates.
-    void link_appeared(const std::string& name, LinkKind kind);
+    // `options` (e.g. the guest's VLAN tag from its Proxmox config) apply when the link makes a
+    // new port; without them the VMID is taken from a Proxmox name.
+    void link_appeared(const std::string& name, LinkKind kind,
+                       std::optional<PortOptions> options = std::nullopt);
     void link_gone(const std::string& name);
 
     // Compares the registry with what NM has: adopts the agent's profiles from an earlier run,

@@ -342,6 +342,7 @@ const std::vector<KeySpec>& key_table() {
         optional_string_key("uplink", &Config::uplink, check_ifname),
         path_key("setup_log_path", &Config::setup_log_path),
         string_key("datapath_type", &Config::datapath_type, check_datapath_type),
+        path_key("pve_root", &Config::pve_root),
     };
     return table;
 }

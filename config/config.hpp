@@ -34,6 +34,9 @@ struct Config {
     // The bridge's OVS datapath: "system" (kernel module) or "netdev" (userspace, where the
     // kernel has no openvswitch module, as in the test sandbox).
     std::string datapath_type = "system";
+    // Where Proxmox keeps guest configs (lxc/VMID.conf, qemu-server/VMID.conf): a guest NIC's
+    // bridge and VLAN tag are read from there.
+    std::filesystem::path pve_root = "/etc/pve";
 
     bool operator==(const Config&) const = default;
 

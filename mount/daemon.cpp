@@ -20,6 +20,7 @@
 #include "agent/core.hpp"
 #include "agent/naming.hpp"
 #include "agent/nm_backend.hpp"
+#include "agent/proxmox_config.hpp"
 #include "dbus/errors.hpp"
 #include "dbus/service.hpp"
 #include "fs/fuse_server.hpp"
@@ -159,7 +160,20 @@ void handle_links(const netwatch::LinkBatch& batch, const config::Config& config
                                  renamed.message);
                 }
                 spdlog::debug("link {} appeared ({})", name, netwatch::to_string(event.link.kind));
-                core.link_appeared(name, core_kind(event.link.kind));
+                // Proxmox knowledge: the guest's own config says which bridge the NIC belongs
+                // on and its VLAN tag. Missing or unreadable configs are not an error.
+                std::optional<agent::PortOptions> options;
+                if (auto nic = proxmox::nic_for_ifname(config.pve_root, name)) {
+                    if (!nic->bridge.empty() && nic->bridge != config.bridge_name) {
+                        spdlog::info(
+                            "link {}: the guest's config puts it on bridge {}, not {}; "
+                            "leaving it alone",
+                            name, nic->bridge, config.bridge_name);
+                        break;
+                    }
+                    options = agent::PortOptions{nic->tag, std::nullopt};
+                }
+                core.link_appeared(name, core_kind(event.link.kind), options);
                 break;
             }
         }

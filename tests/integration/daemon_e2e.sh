@@ -50,7 +50,14 @@ ledger_path = "$tmp/ledger.jsonl"
 interfaces_path = "$tmp/interfaces"
 mountpoint = "$tmp/ports"
 setup_log_path = "$tmp/setup.log"
+pve_root = "$tmp/pve"
 CONF
+mkdir -p "$tmp/pve/lxc"
+# Proxmox's guest configs: CT 150's NIC belongs on our bridge with VLAN 10, CT 151's on another.
+printf 'hostname: ct150\nnet0: name=eth0,bridge=ovsbr0,hwaddr=BC:24:11:00:01:50,ip=dhcp,tag=10,type=veth\n' \
+    >"$tmp/pve/lxc/150.conf"
+printf 'hostname: ct151\nnet0: name=eth0,bridge=vmbr0,hwaddr=BC:24:11:00:01:51,ip=dhcp,type=veth\n' \
+    >"$tmp/pve/lxc/151.conf"
 
 "$SANDBOX" down >/dev/null 2>&1 || true   # a fresh stack, whatever an earlier run left
 "$SANDBOX" up >/dev/null
@@ -124,6 +131,16 @@ wait_for 60 "all ports detached" count_ports 0
 wait_for 20 "the agent's profiles deleted" bash -c "[ \$(\"$SANDBOX\" exec busctl call org.freedesktop.NetworkManager /org/freedesktop/NetworkManager/Settings org.freedesktop.NetworkManager.Settings ListConnections | grep -o 'Settings/[0-9]*' | wc -l) = $profiles_with_bridge ]"
 wait_for 10 "an empty block" bash -c "! grep -q '^allow-ovsbr0 ' '$tmp/interfaces'"
 sx ip link show other0 >/dev/null || fail "other0 was touched"
+
+# A guest's Proxmox config decides: CT 150's port gets its VLAN tag; CT 151's NIC is on another
+# bridge and is left alone.
+sx bash -c 'ip link add veth150i0 type veth peer name veth150i0p; ip link add veth151i0 type veth peer name veth151i0p'
+wait_for 20 "veth150i0 attached" bash -c "\"$SANDBOX\" exec ovs-vsctl --timeout=5 list-ports ovsbr0 | grep -qx veth150i0"
+[ "$(sx ovs-vsctl --timeout=5 get port veth150i0 tag)" = 10 ] || fail "veth150i0 lacks the guest's VLAN tag 10"
+ports | grep -qx veth151i0 && fail "veth151i0 was attached although its guest config names another bridge"
+grep -q "veth151i0: the guest's config puts it on bridge vmbr0" "$tmp/agent.log" || fail "no word about veth151i0"
+sx bash -c 'ip link del veth150i0; ip link del veth151i0'
+wait_for 20 "veth150i0 detached" bash -c "! \"$SANDBOX\" exec ovs-vsctl --timeout=5 list-ports ovsbr0 | grep -qx veth150i0"
 
 kill -TERM "$agent_pid"; wait "$agent_pid" || fail "the agent did not exit cleanly"
 agent_pid=
