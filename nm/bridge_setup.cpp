@@ -161,6 +161,24 @@ BridgeSetupReport setup_bridge(NmClient& nm, const BridgeSetupOptions& options,
 
     std::vector<std::string> bridges = {options.bridge};
     bridges.insert(bridges.end(), options.empty_bridges.begin(), options.empty_bridges.end());
+    // A bridge of that name made outside NetworkManager (ovs-vsctl, ifupdown2) cannot be taken
+    // over: NM 1.42 neither activates its profile on such a bridge nor deletes the bridge
+    // (Device.Delete leaves the OVSDB rows; tried in the sandbox). Say so before changing
+    // anything rather than time out and roll back.
+    for (const std::string& b : bridges) {
+        for (const DeviceInfo& d : nm.devices()) {
+            if (d.type == kDeviceOvsBridge && d.interface == b && d.real &&
+                d.state == kStateUnmanaged && !existing.find(ProfileRole::Bridge, b)) {
+                throw NmError("bridge " + b +
+                              " exists in Open vSwitch but NetworkManager does not manage it "
+                              "(made with ovs-vsctl or ifupdown2?). NetworkManager cannot take "
+                              "it over; remove it (ovs-vsctl del-br " +
+                              b +
+                              ", after moving its ports) and run setup-bridge again, or choose "
+                              "another bridge_name");
+            }
+        }
+    }
     bool all_there = true;
     for (const std::string& b : bridges) {
         const bool profiles = existing.find(ProfileRole::Bridge, b) &&

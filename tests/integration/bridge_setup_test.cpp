@@ -138,4 +138,32 @@ TEST(BridgeSetup, FailureMidwayRollsEverythingBack) {
     EXPECT_EQ(run("ovs-vsctl --timeout=5 br-exists opabr1").status, 2);
 }
 
+// A bridge someone made with ovs-vsctl (simulated here; the product never writes OVSDB) is
+// refused at once, with advice, and nothing is changed.
+TEST(BridgeSetup, BridgeMadeOutsideNetworkManagerIsRefusedWithAdvice) {
+    nm::NmClient client;
+    ASSERT_TRUE(
+        run("ovs-vsctl --timeout=5 add-br extbr0 -- set bridge extbr0 datapath_type=netdev").ok());
+    ASSERT_TRUE(wait_until([&] {
+        auto d = client.device_by_interface("extbr0", {nm::kDeviceOvsBridge});
+        return d && d->real;
+    }));
+    const auto profiles_before = profile_ids(client);
+    nm::BridgeSetupOptions options;
+    options.bridge = "extbr0";
+    options.datapath_type = "netdev";
+    const auto started = std::chrono::steady_clock::now();
+    try {
+        nm::setup_bridge(client, options, [](const std::string&) {});
+        FAIL() << "setup_bridge took a bridge NetworkManager does not manage";
+    } catch (const nm::NmError& error) {
+        EXPECT_NE(std::string(error.what()).find("does not manage it"), std::string::npos)
+            << error.what();
+    }
+    EXPECT_LT(std::chrono::steady_clock::now() - started, std::chrono::seconds(5));
+    EXPECT_EQ(profile_ids(client), profiles_before);
+    EXPECT_EQ(run("ovs-vsctl --timeout=5 br-exists extbr0").status, 0);
+    run("ovs-vsctl --timeout=5 del-br extbr0");  // test clean-up of the simulated admin bridge
+}
+
 }  // namespace
