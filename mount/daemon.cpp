@@ -9,6 +9,7 @@
 #include <atomic>
 #include <cerrno>
 #include <cstring>
+#include <future>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -55,7 +56,12 @@ class Fd {
 // Wakes the loop from other threads (NM's bus thread) with a reason bit.
 class Wakeup {
   public:
-    enum Reason : std::uint64_t { kNmAppeared = 1, kNmVanished = 2, kPortsChanged = 4 };
+    enum Reason : std::uint64_t {
+        kNmAppeared = 1,
+        kNmVanished = 2,
+        kPortsChanged = 4,
+        kReloadConfig = 8
+    };
     Wakeup() : fd_(::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK)) {}
     bool ok() const { return fd_.get() >= 0; }
     int fd() const { return fd_.get(); }
@@ -180,10 +186,38 @@ void handle_links(const netwatch::LinkBatch& batch, const config::Config& config
     }
 }
 
+// Keys a running daemon cannot change: its identity on the host.
+std::vector<std::string> keys_needing_restart(const config::Config& now,
+                                              const config::Config& wanted) {
+    std::vector<std::string> keys;
+    if (now.bridge_name != wanted.bridge_name) keys.push_back("bridge_name");
+    if (now.ledger_path != wanted.ledger_path) keys.push_back("ledger_path");
+    if (now.mountpoint != wanted.mountpoint) keys.push_back("mountpoint");
+    if (now.datapath_type != wanted.datapath_type) keys.push_back("datapath_type");
+    return keys;
+}
+
+netwatch::WatcherOptions watcher_options(const config::Config& config) {
+    netwatch::WatcherOptions watch_options;
+    watch_options.include_prefixes = config.include_prefixes;
+    // The bridge's own devices are NM's business, not ports to attach.
+    watch_options.own_devices = {config.bridge_name, "ovs-system", "ovs-netdev"};
+    watch_options.debounce = config.debounce_ms;
+    return watch_options;
+}
+
+// A reload asked over D-Bus, applied by the loop; the caller waits for the outcome.
+struct PendingReload {
+    std::mutex mutex;
+    std::optional<config::Config> wanted;
+    std::promise<void> done;
+};
+
 }  // namespace
 
 int run_daemon(const DaemonOptions& options) {
-    const config::Config& config = options.config;
+    // The loop's own copy: ReloadConfig replaces it (on the loop's thread only).
+    config::Config config = options.config;
 
     // Signals arrive through a signalfd, handled in the loop like any other event.
     sigset_t signals;
@@ -270,19 +304,15 @@ int run_daemon(const DaemonOptions& options) {
         wakeup.post(running ? Wakeup::kNmAppeared : Wakeup::kNmVanished);
     });
 
-    // The bridge's own devices are NM's business, not ports to attach.
-    netwatch::WatcherOptions watch_options;
-    watch_options.include_prefixes = config.include_prefixes;
-    watch_options.own_devices = {config.bridge_name, "ovs-system", "ovs-netdev"};
-    watch_options.debounce = config.debounce_ms;
     std::unique_ptr<netwatch::LinkWatcher> watcher;
     try {
-        watcher = std::make_unique<netwatch::LinkWatcher>(watch_options);
+        watcher = std::make_unique<netwatch::LinkWatcher>(watcher_options(config));
     } catch (const netwatch::NetwatchError& error) {
         spdlog::critical("cannot watch network links: {}", error.what());
         return 1;
     }
-    BlockSync block(config, journal);
+    auto block = std::make_unique<BlockSync>(config, journal);
+    PendingReload reload;
     BridgeDevice bridge_device;
     // The watcher is driven by this loop and, for renames asked over D-Bus, by the bus thread;
     // recursive because the loop's own calls into the core come back through the listener below.
@@ -322,9 +352,7 @@ int run_daemon(const DaemonOptions& options) {
             }
             journal.record("link_renamed", {{"old", old_name}, {"new", new_name}});
         };
-        service_options.reload_config = [&options, &journal] {
-            // Validated and recorded; keys take effect at the next start (the running loop keeps
-            // its watcher and block settings).
+        service_options.reload_config = [&options, &config, &reload, &wakeup] {
             const config::LoadResult reloaded = config::load(options.config_path);
             if (!reloaded.ok()) {
                 std::string text;
@@ -332,8 +360,29 @@ int run_daemon(const DaemonOptions& options) {
                 throw dbus::ServiceError(dbus::ErrorKind::InvalidArgs,
                                          "the configuration has errors, nothing changed: " + text);
             }
-            journal.record("config_reloaded",
-                           {{"path", options.config_path}, {"applies", "at the next start"}});
+            std::future<void> applied;
+            {
+                std::lock_guard lock(reload.mutex);
+                // `config` is only read here; the loop writes it while this waits below.
+                const auto restart = keys_needing_restart(config, *reloaded.config);
+                if (!restart.empty()) {
+                    std::string keys;
+                    for (const auto& k : restart) keys += (keys.empty() ? "" : ", ") + k;
+                    throw dbus::ServiceError(dbus::ErrorKind::InvalidArgs,
+                                             "changing " + keys +
+                                                 " needs a restart (systemctl restart "
+                                                 "ovs-port-agent); nothing changed");
+                }
+                reload.wanted = *reloaded.config;
+                reload.done = std::promise<void>();
+                applied = reload.done.get_future();
+            }
+            wakeup.post(Wakeup::kReloadConfig);
+            if (applied.wait_for(std::chrono::seconds(10)) != std::future_status::ready) {
+                throw dbus::ServiceError(dbus::ErrorKind::Failed,
+                                         "the agent did not apply the configuration in time");
+            }
+            applied.get();
         };
         service = std::make_unique<dbus::Service>(*service_bus, core, service_options);
     } catch (const sdbus::Error& error) {
@@ -394,7 +443,7 @@ int run_daemon(const DaemonOptions& options) {
     const auto watchdog = watchdog_period();
     auto next_watchdog = std::chrono::steady_clock::now();
 
-    block.sync(core.ports());
+    block->sync(core.ports());
 
     bool running = true;
     while (running) {
@@ -438,9 +487,34 @@ int run_daemon(const DaemonOptions& options) {
             }
             if (reasons & Wakeup::kPortsChanged) {
                 const auto ports = core.ports();
-                block.sync(ports);
+                block->sync(ports);
                 notify_status("serving " + std::to_string(ports.size()) + " ports on " +
                               config.bridge_name);
+            }
+            if (reasons & Wakeup::kReloadConfig) {
+                std::lock_guard reload_lock(reload.mutex);
+                if (reload.wanted) {
+                    try {
+                        std::lock_guard lock(watcher_mutex);
+                        config = *reload.wanted;
+                        // A new watcher re-reads every link; the core ignores what it knows.
+                        auto fresh =
+                            std::make_unique<netwatch::LinkWatcher>(watcher_options(config));
+                        for (const agent::Port& port : core.ports()) {
+                            if (port.origin == agent::Origin::Request) fresh->watch_name(port.name);
+                        }
+                        watcher = std::move(fresh);
+                        block = std::make_unique<BlockSync>(config, journal);
+                        block->sync(core.ports());
+                        spdlog::info("configuration reloaded from {}", options.config_path);
+                        journal.record("config_reloaded", {{"path", options.config_path}});
+                        reload.done.set_value();
+                    } catch (const std::exception& error) {
+                        spdlog::error("reloading the configuration: {}", error.what());
+                        reload.done.set_exception(std::current_exception());
+                    }
+                    reload.wanted.reset();
+                }
             }
             if (reasons & Wakeup::kNmAppeared) {
                 // NM deletes the OVS rows it owns when it starts and re-adds only autoconnect

@@ -142,6 +142,22 @@ grep -q "veth151i0: the guest's config puts it on bridge vmbr0" "$tmp/agent.log"
 sx bash -c 'ip link del veth150i0; ip link del veth151i0'
 wait_for 20 "veth150i0 detached" bash -c "! \"$SANDBOX\" exec ovs-vsctl --timeout=5 list-ports ovsbr0 | grep -qx veth150i0"
 
+# ReloadConfig: a new prefix applies at once (other0 becomes a port); a bad file or a key that
+# needs a restart is refused with a named error and changes nothing.
+reload() { sx busctl call dev.ovs.PortAgent1 /dev/ovs/PortAgent1 dev.ovs.PortAgent1 ReloadConfig; }
+cp "$tmp/config.toml" "$tmp/config.good"
+sed -i 's/^include_prefixes = .*/include_prefixes = ["veth", "tap", "other"]/' "$tmp/config.toml"
+reload >/dev/null || fail "ReloadConfig of a valid file"
+wait_for 20 "other0 attached after the reload" bash -c "\"$SANDBOX\" exec ovs-vsctl --timeout=5 list-ports ovsbr0 | grep -qx other0"
+grep -q '"action":"config_reloaded"' "$tmp/ledger.jsonl" || fail "the reload is not in the ledger"
+echo 'bridge_nam = "x"' >>"$tmp/config.toml"
+reload >"$tmp/reload.out" 2>&1 && fail "ReloadConfig accepted an unknown key"
+grep -q "InvalidArgs\|did you mean 'bridge_name'" "$tmp/reload.out" || fail "unclear reload error: $(cat "$tmp/reload.out")"
+sed -i 's/^bridge_name = .*/bridge_name = "ovsbr9"/; /^bridge_nam = /d' "$tmp/config.toml"
+reload >"$tmp/reload.out" 2>&1 && fail "ReloadConfig accepted a new bridge_name"
+grep -q "needs a restart" "$tmp/reload.out" || fail "no restart advice: $(cat "$tmp/reload.out")"
+cp "$tmp/config.good" "$tmp/config.toml"
+
 kill -TERM "$agent_pid"; wait "$agent_pid" || fail "the agent did not exit cleanly"
 agent_pid=
 grep -q " $tmp/ports " /proc/mounts && fail "the port tree is still mounted after SIGTERM"
