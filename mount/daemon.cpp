@@ -87,6 +87,10 @@ struct BridgeDevice {
     std::mutex mutex;
     std::string path;
     std::uint32_t seed = 0;
+    bool empty() {
+        std::lock_guard lock(mutex);
+        return path.empty();
+    }
     void refresh(nm::NmClient& nm, const std::string& bridge) {
         std::optional<nm::DeviceInfo> device;
         try {
@@ -486,6 +490,8 @@ int run_daemon(const DaemonOptions& options) {
                 journal.record("networkmanager_stopped", nlohmann::json::object());
             }
             if (reasons & Wakeup::kPortsChanged) {
+                // The bridge may have been set up after the agent started.
+                if (bridge_device.empty()) bridge_device.refresh(*nm, config.bridge_name);
                 const auto ports = core.ports();
                 block->sync(ports);
                 notify_status("serving " + std::to_string(ports.size()) + " ports on " +
