@@ -1,5 +1,6 @@
 #!/bin/bash
-# bench.sh [--out FILE] [--no-daemon] [--ports N]  -- build Release and run every benchmark.
+# bench.sh [--out FILE] [--no-daemon | --daemon-only] [--ports N]  -- build Release and run every
+# benchmark (--daemon-only: only the idle daemon, part 4).
 #
 # Prints each figure as a Markdown row "| benchmark | what | measured | target | PASS/MISS/info |"
 # and writes the whole run (machine, command lines, figures) to FILE (default
@@ -15,7 +16,7 @@
 #
 # Needs root (FUSE mounts, the sandbox). Env: OPA_BENCH_JOBS (build parallelism, default nproc),
 # OPA_BENCH_DIR (where temporary ledgers and interfaces files go; must be on the real disk,
-# default /var/tmp), OPA_BENCH_MKDIR_LIMIT (seconds allowed for the mkdirs beyond 200, default
+# default /var/tmp), OPA_BENCH_MKDIR_LIMIT (seconds allowed for each of the two mkdir steps, default
 # 1200; what was made by then is measured and the shortfall reported), OPA_BENCH_IDLE_SECONDS
 # (the window for counting wake-ups, default 10).
 set -euo pipefail
@@ -23,14 +24,17 @@ set -euo pipefail
 ROOT=$(cd "$(dirname "$(readlink -f "$0")")/.." && pwd)
 cd "$ROOT"
 OUT=$ROOT/build-bench/bench-results.md
+ARGS="$*"
 RUN_DAEMON=1
+RUN_PROGRAMS=1
 PORTS=1000
 while [ $# -gt 0 ]; do
     case $1 in
         --out) OUT=$(readlink -f "$2"); shift 2 ;;
         --no-daemon) RUN_DAEMON=0; shift ;;
+        --daemon-only) RUN_PROGRAMS=0; shift ;;
         --ports) PORTS=$2; shift 2 ;;
-        -h|--help) sed -n '2,20p' "$0"; exit 0 ;;
+        -h|--help) sed -n '2,21p' "$0"; exit 0 ;;
         *) echo "bench.sh: unknown argument: $1" >&2; exit 2 ;;
     esac
 done
@@ -71,11 +75,13 @@ out "# cpu: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//'
 out "# memory: $(awk '/MemTotal/ {printf "%.1f GiB", $2 / 1048576}' /proc/meminfo)"
 out "# $DIR is on: $(findmnt -n -o SOURCE,FSTYPE -T "$DIR" | tr -s ' ')"
 out "# commit: $(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo unknown)"
-out "# command: scripts/bench.sh --ports $PORTS$([ $RUN_DAEMON = 1 ] || echo ' --no-daemon')"
+out "# command: scripts/bench.sh $ARGS"
 
-run "$BUILD/bench/bench_ledger" --dir="$DIR" --entries=2000 --threads=1,8,32 --verify-mb=200
-run "$BUILD/bench/bench_block" --dir="$DIR" --ports="$PORTS" --runs=50 --idle-calls=100
-run "$BUILD/bench/bench_fuse" --dir=/tmp --ports="$PORTS" --ls-runs=20 --cat-runs=10000 --stat-rounds=5
+if [ "$RUN_PROGRAMS" = 1 ]; then
+    run "$BUILD/bench/bench_ledger" --dir="$DIR" --entries=2000 --threads=1,8,32 --verify-mb=200
+    run "$BUILD/bench/bench_block" --dir="$DIR" --ports="$PORTS" --runs=50 --idle-calls=100
+    run "$BUILD/bench/bench_fuse" --dir=/tmp --ports="$PORTS" --ls-runs=20 --cat-runs=10000 --stat-rounds=5
+fi
 
 [ "$RUN_DAEMON" = 1 ] || { echo "bench: figures written to $OUT" >&2; exit 0; }
 
