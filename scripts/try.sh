@@ -36,12 +36,12 @@ scripts/sandbox.sh exec "$agent" -c "$dir/config.toml" setup-bridge | tail -n 1
 cat <<HINT
 
 The agent now runs in the sandbox (Ctrl-C stops it). In another shell, as root:
-  scripts/sandbox.sh exec ip link add veth100i0 type veth peer name veth100i0p   # a container's NIC
-  OPA_SANDBOX=$OPA_SANDBOX scripts/sandbox.sh exec ovs-vsctl show               # read-only view of OVS
+  OPA_SANDBOX=$OPA_SANDBOX scripts/sandbox.sh exec ip link add veth100i0 type veth peer name veth100i0p
+                                                               # a container's NIC appears
+  OPA_SANDBOX=$OPA_SANDBOX scripts/sandbox.sh exec ovs-vsctl show   # read-only view of OVS
   ls -l $dir/ports; cat $dir/ports/*/state                                   # the port tree
   cat $dir/interfaces                                                         # the Proxmox block
   $agent -c $dir/config.toml ledger verify                                   # audit trail
-(Prefix every sandbox command with OPA_SANDBOX=$OPA_SANDBOX.)
 
 HINT
 exec scripts/sandbox.sh exec "$agent" -c "$dir/config.toml" run
