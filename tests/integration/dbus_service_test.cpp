@@ -27,9 +27,13 @@
 #include "dbus/errors.hpp"
 #include "dbus/service.hpp"
 #include "ledger/ledger.hpp"
+#include "tests/support/fake_backend.hpp"
 #include "tests/support/wait.hpp"
 
 namespace {
+
+using opa::test::FakeBackend;
+using opa::test::FakeJournal;
 
 using namespace opa::agent;
 using namespace std::chrono_literals;
@@ -49,73 +53,6 @@ const std::string kSeedCreate =
 const std::string kSeedRemove =
     "gdbus call --system --dest dev.ovs.PortAgent1 --object-path /dev/ovs/PortAgent1 --method "
     "dev.ovs.PortAgent1.remove_container_interface 'vi100'";
-
-// NetworkManager as the core sees it, in memory (after tests/unit/core_test.cpp).
-class FakeBackend : public Backend {
-  public:
-    Profiles prepare(const std::string& name, const PortOptions& options, Origin origin) override {
-        std::lock_guard lock(mutex);
-        ++calls;
-        Profiles p;
-        p.port_uuid = "port-" + name;
-        p.member_uuid = "member-" + name;
-        p.created = !profiles.count(name);
-        if (p.created) profiles[name] = {options, origin};
-        return p;
-    }
-    Profiles activate(const std::string& name) override {
-        std::unique_lock lock(mutex);
-        ++calls;
-        in_activate = true;
-        changed.notify_all();
-        changed.wait(lock, [&] { return !gate_closed; });
-        in_activate = false;
-        if (!profiles.count(name)) throw BackendError("no profiles for " + name);
-        Profiles p;
-        p.link_present = true;
-        p.activated = true;
-        p.kind = LinkKind::Veth;
-        return p;
-    }
-    nlohmann::json remove(const std::string& name) override {
-        std::lock_guard lock(mutex);
-        ++calls;
-        profiles.erase(name);
-        return {{"deleted", name}};
-    }
-    void set_options(const std::string& name, const PortOptions& options) override {
-        std::lock_guard lock(mutex);
-        ++calls;
-        profiles[name].first = options;
-    }
-    std::vector<Owned> owned() override { return {}; }
-    int call_count() {
-        std::lock_guard lock(mutex);
-        return calls;
-    }
-
-    void open_gate() {
-        std::lock_guard lock(mutex);
-        gate_closed = false;
-        changed.notify_all();
-    }
-    bool wait_in_activate(std::chrono::milliseconds timeout) {
-        std::unique_lock lock(mutex);
-        return changed.wait_for(lock, timeout, [&] { return in_activate; });
-    }
-
-    std::mutex mutex;
-    std::condition_variable changed;
-    std::map<std::string, std::pair<PortOptions, Origin>> profiles;
-    int calls = 0;
-    bool gate_closed = false;  // activate() waits while closed
-    bool in_activate = false;
-};
-
-class FakeJournal : public Journal {
-  public:
-    void record(std::string_view, const nlohmann::json&) noexcept override {}
-};
 
 // A dbus-daemon of type "system" on a socket in a private, world-reachable directory, whose
 // policy is Debian's default plus our policy file, copied into its includedir.
@@ -403,7 +340,7 @@ TEST_F(DbusService, EveryMethodAndPropertyThroughBusctl) {
 TEST_F(DbusService, BadArgumentsAreNamedErrorsAndChangeNothing) {
     ASSERT_TRUE(run(gdbus_call("CreateContainerInterface", "veth100i0 ct 100")).ok());
     ASSERT_TRUE(core->wait_idle(5s));
-    const int calls_before = backend.call_count();
+    const std::size_t calls_before = backend.call_count();
     const auto ports_before = port_names();
 
     expect_error(gdbus_call("CreateContainerInterface", "'' ct 100"),
@@ -631,7 +568,7 @@ TEST_F(DbusService, HandlerWaitingForAWorkerDoesNotBlockItsSignals) {
         backend.gate_closed = true;
     }
     core->link_appeared("vi100", LinkKind::Veth);
-    ASSERT_TRUE(backend.wait_in_activate(5s));
+    ASSERT_TRUE(backend.wait_in_activate(1, 5s));
 
     auto removal = std::async(std::launch::async,
                               [&] { return run(gdbus_call("RemoveContainerInterface", "vi100")); });

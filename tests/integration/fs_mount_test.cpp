@@ -18,53 +18,17 @@
 #include "agent/core.hpp"
 #include "fs/fuse_server.hpp"
 #include "ledger/ledger.hpp"
+#include "tests/support/fake_backend.hpp"
 #include "tests/support/wait.hpp"
 
 namespace {
+
+using opa::test::FakeBackend;
 
 using namespace opa::agent;
 using namespace std::chrono_literals;
 using opa::test::run;
 using opa::test::wait_until;
-
-// The core's fake NetworkManager (as in tests/unit/core_test.cpp), reduced to what the tree
-// needs: ports become active as soon as their link exists.
-class FakeBackend : public Backend {
-  public:
-    Profiles prepare(const std::string& name, const PortOptions& options, Origin) override {
-        std::lock_guard lock(mutex);
-        Profiles p;
-        p.port_uuid = "port-" + name;
-        p.member_uuid = "member-" + name;
-        p.link_present = links.count(name) > 0;
-        p.created = !profiles.count(name);
-        profiles[name] = options;
-        return p;
-    }
-    Profiles activate(const std::string& name) override {
-        std::lock_guard lock(mutex);
-        if (!profiles.count(name)) throw BackendError("no profiles for " + name);
-        Profiles p;
-        p.link_present = true;
-        p.activated = true;
-        p.kind = LinkKind::Veth;
-        return p;
-    }
-    nlohmann::json remove(const std::string& name) override {
-        std::lock_guard lock(mutex);
-        profiles.erase(name);
-        return {{"deleted", name}};
-    }
-    void set_options(const std::string& name, const PortOptions& options) override {
-        std::lock_guard lock(mutex);
-        profiles[name] = options;
-    }
-    std::vector<Owned> owned() override { return {}; }
-
-    std::mutex mutex;
-    std::map<std::string, PortOptions> profiles;
-    std::set<std::string> links;
-};
 
 // The daemon's journal: the real hash-chained ledger.
 class LedgerJournal : public Journal {
@@ -280,7 +244,7 @@ TEST_F(FsMountTest, EchoToTagChangesTheLivePortAndBadValuesLandInLastError) {
     link_up("vi100");
     out("echo 10 > vi100/tag");
     EXPECT_EQ(core->port("vi100")->options.tag, 10);
-    EXPECT_EQ(backend.profiles["vi100"].tag, 10);
+    EXPECT_EQ(backend.profiles["vi100"].options.tag, 10);
     EXPECT_EQ(out("cat vi100/tag"), "10\n");
     EXPECT_NE(out("cat vi100/info").find("tag = 10\n"), std::string::npos);
 

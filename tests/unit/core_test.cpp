@@ -9,116 +9,15 @@
 #include <set>
 
 #include "agent/core.hpp"
+#include "tests/support/fake_backend.hpp"
 
 namespace {
 
+using opa::test::FakeBackend;
+using opa::test::FakeJournal;
+
 using namespace opa::agent;
 using namespace std::chrono_literals;
-
-class FakeBackend : public Backend {
-  public:
-    struct Profile {
-        PortOptions options;
-        Origin origin = Origin::Request;
-        bool activated = false;
-    };
-
-    Profiles prepare(const std::string& name, const PortOptions& options, Origin origin) override {
-        std::lock_guard lock(mutex);
-        calls.push_back("prepare " + name);
-        if (fail_prepare.count(name)) throw BackendError("prepare of " + name + " refused");
-        Profiles p;
-        p.port_uuid = "port-" + name;
-        p.member_uuid = "member-" + name;
-        p.link_present = links.count(name) > 0;
-        p.created = !profiles.count(name);
-        if (p.created) profiles[name] = {options, origin, false};
-        p.activated = profiles[name].activated;
-        return p;
-    }
-    Profiles activate(const std::string& name) override {
-        {
-            std::unique_lock lock(mutex);
-            calls.push_back("activate " + name);
-            ++in_activate;
-            max_in_activate = std::max(max_in_activate, in_activate);
-            changed.notify_all();
-            changed.wait(lock, [&] { return !gate_closed; });
-            --in_activate;
-            if (fail_activate.count(name)) throw BackendError("device failed: ovsdb-failed");
-            if (!profiles.count(name)) throw BackendError("no profiles for " + name);
-            profiles[name].activated = true;
-        }
-        Profiles p;
-        p.link_present = true;
-        p.activated = true;
-        p.kind = LinkKind::Veth;
-        return p;
-    }
-    nlohmann::json remove(const std::string& name) override {
-        std::lock_guard lock(mutex);
-        calls.push_back("remove " + name);
-        profiles.erase(name);
-        return {{"deleted", name}};
-    }
-    void set_options(const std::string& name, const PortOptions& options) override {
-        std::lock_guard lock(mutex);
-        calls.push_back("set_options " + name);
-        profiles[name].options = options;
-    }
-    std::vector<Owned> owned() override {
-        std::lock_guard lock(mutex);
-        std::vector<Owned> result;
-        for (const auto& [name, profile] : profiles) {
-            Owned o;
-            o.name = name;
-            o.options = profile.options;
-            o.origin = profile.origin;
-            o.link_present = links.count(name) > 0;
-            o.activated = profile.activated && o.link_present;
-            result.push_back(o);
-        }
-        return result;
-    }
-    void open_gate() {
-        std::lock_guard lock(mutex);
-        gate_closed = false;
-        changed.notify_all();
-    }
-    bool wait_in_activate(int n, std::chrono::milliseconds timeout) {
-        std::unique_lock lock(mutex);
-        return changed.wait_for(lock, timeout, [&] { return in_activate >= n; });
-    }
-    size_t count(const std::string& call) {
-        std::lock_guard lock(mutex);
-        return std::count(calls.begin(), calls.end(), call);
-    }
-
-    std::mutex mutex;
-    std::condition_variable changed;
-    std::map<std::string, Profile> profiles;
-    std::set<std::string> links;
-    std::set<std::string> fail_prepare, fail_activate;
-    std::vector<std::string> calls;
-    bool gate_closed = false;
-    int in_activate = 0;
-    int max_in_activate = 0;
-};
-
-class FakeJournal : public Journal {
-  public:
-    void record(std::string_view action, const nlohmann::json& details) noexcept override {
-        std::lock_guard lock(mutex);
-        entries.emplace_back(std::string(action), details);
-    }
-    size_t count(const std::string& action) {
-        std::lock_guard lock(mutex);
-        return std::count_if(entries.begin(), entries.end(),
-                             [&](const auto& e) { return e.first == action; });
-    }
-    std::mutex mutex;
-    std::vector<std::pair<std::string, nlohmann::json>> entries;
-};
 
 class CoreTest : public ::testing::Test {
   protected:

@@ -18,60 +18,17 @@
 #include "fs/port_tree.hpp"
 #include "fs/render.hpp"
 #include "ledger/ledger.hpp"
+#include "tests/support/fake_backend.hpp"
 #include "tests/support/wait.hpp"
 
 namespace {
 
+using opa::test::FakeBackend;
+using opa::test::FakeJournal;
+
 using namespace opa::agent;
 using namespace opa::fs;
 using namespace std::chrono_literals;
-
-// The core's fake NetworkManager (as in core_test.cpp), reduced to what the tree needs.
-class FakeBackend : public Backend {
-  public:
-    Profiles prepare(const std::string& name, const PortOptions& options, Origin) override {
-        std::lock_guard lock(mutex);
-        if (fail_prepare.count(name)) throw BackendError("prepare of " + name + " refused");
-        Profiles p;
-        p.port_uuid = "port-" + name;
-        p.member_uuid = "member-" + name;
-        p.link_present = links.count(name) > 0;
-        p.created = !profiles.count(name);
-        profiles[name] = options;
-        return p;
-    }
-    Profiles activate(const std::string& name) override {
-        std::lock_guard lock(mutex);
-        if (!profiles.count(name)) throw BackendError("no profiles for " + name);
-        Profiles p;
-        p.link_present = true;
-        p.activated = true;
-        p.kind = LinkKind::Veth;
-        return p;
-    }
-    nlohmann::json remove(const std::string& name) override {
-        std::lock_guard lock(mutex);
-        profiles.erase(name);
-        return {{"deleted", name}};
-    }
-    void set_options(const std::string& name, const PortOptions& options) override {
-        std::lock_guard lock(mutex);
-        if (fail_set_options) throw BackendError("NM refused the tag");
-        profiles[name] = options;
-    }
-    std::vector<Owned> owned() override { return {}; }
-
-    std::mutex mutex;
-    std::map<std::string, PortOptions> profiles;
-    std::set<std::string> links;
-    std::set<std::string> fail_prepare;
-    bool fail_set_options = false;
-};
-
-class NullJournal : public Journal {
-  public:
-    void record(std::string_view, const nlohmann::json&) noexcept override {}
-};
 
 // Waits until the clock has passed `t`, so that a change made next is observably later.
 void wait_clock_past(std::chrono::system_clock::time_point t) {
@@ -227,7 +184,7 @@ class FsTreeTest : public ::testing::Test {
     std::filesystem::path dir;
     std::filesystem::path ledger_path;
     FakeBackend backend;
-    NullJournal journal;
+    FakeJournal journal;
     std::unique_ptr<Core> core = std::make_unique<Core>(backend, journal, CoreOptions{"ovsbr0", 2});
     std::unique_ptr<PortTree> tree;
     std::mutex mutex;
