@@ -16,6 +16,7 @@
 #include <vector>
 
 #include "ledger/ledger.hpp"
+#include "tests/support/files.hpp"
 
 namespace fs = std::filesystem;
 using nlohmann::json;
@@ -26,43 +27,16 @@ using opa::ledger::VerifyReport;
 
 namespace {
 
-class TempDir {
+using opa::test::append_text;
+using opa::test::lines_of;
+using opa::test::read_text;
+using opa::test::write_text;
+
+// Ledger tests' directories are named for the ledger.
+class TempDir : public opa::test::TempDir {
   public:
-    TempDir() {
-        std::string pattern = (fs::temp_directory_path() / "opa-ledger-XXXXXX").string();
-        if (::mkdtemp(pattern.data()) == nullptr) throw std::runtime_error("mkdtemp failed");
-        path_ = pattern;
-    }
-    ~TempDir() {
-        std::error_code ignored;
-        fs::remove_all(path_, ignored);
-    }
-    TempDir(const TempDir&) = delete;
-    TempDir& operator=(const TempDir&) = delete;
-    [[nodiscard]] const fs::path& path() const { return path_; }
-
-  private:
-    fs::path path_;
+    TempDir() : opa::test::TempDir("opa-ledger") {}
 };
-
-std::string read_text(const fs::path& path) {
-    std::ifstream in(path, std::ios::binary);
-    std::ostringstream out;
-    out << in.rdbuf();
-    return out.str();
-}
-
-void write_text(const fs::path& path, const std::string& text) {
-    std::ofstream out(path, std::ios::binary | std::ios::trunc);
-    out << text;
-}
-
-std::vector<std::string> lines_of(const std::string& text) {
-    std::vector<std::string> lines;
-    std::istringstream in(text);
-    for (std::string line; std::getline(in, line);) lines.push_back(line);
-    return lines;
-}
 
 std::string join_lines(const std::vector<std::string>& lines) {
     std::string text;
