@@ -11,7 +11,7 @@
 #include <optional>
 #include <utility>
 
-#include "ifupdown/unique_fd.hpp"
+#include "agent/unique_fd.hpp"
 
 namespace opa::ifupdown {
 namespace {

@@ -14,10 +14,10 @@
 #include <string_view>
 #include <vector>
 
+#include "agent/unique_fd.hpp"
 #include "ledger/entry.hpp"
 #include "ledger/reader.hpp"
 #include "ledger/sha256.hpp"
-#include "ledger/unique_fd.hpp"
 #include "ledger/verify.hpp"
 
 namespace opa::ledger {

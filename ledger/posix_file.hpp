@@ -10,8 +10,8 @@
 #include <string>
 #include <string_view>
 
+#include "agent/unique_fd.hpp"
 #include "ledger/entry.hpp"
-#include "ledger/unique_fd.hpp"
 
 namespace opa::ledger::posix {
 

@@ -22,6 +22,7 @@
 #include "agent/naming.hpp"
 #include "agent/nm_backend.hpp"
 #include "agent/proxmox_config.hpp"
+#include "agent/unique_fd.hpp"
 #include "dbus/errors.hpp"
 #include "dbus/service.hpp"
 #include "fs/fuse_server.hpp"
@@ -37,21 +38,6 @@
 
 namespace opa::mount {
 namespace {
-
-// A file descriptor owned for the life of the loop.
-class Fd {
-  public:
-    explicit Fd(int fd) : fd_(fd) {}
-    ~Fd() {
-        if (fd_ >= 0) ::close(fd_);
-    }
-    Fd(const Fd&) = delete;
-    Fd& operator=(const Fd&) = delete;
-    int get() const { return fd_; }
-
-  private:
-    int fd_;
-};
 
 // Wakes the loop from other threads (NM's bus thread) with a reason bit.
 class Wakeup {
@@ -78,7 +64,7 @@ class Wakeup {
     }
 
   private:
-    Fd fd_;
+    UniqueFd fd_;
     std::atomic<std::uint64_t> reasons_{0};
 };
 
@@ -232,7 +218,7 @@ int run_daemon(const DaemonOptions& options) {
         spdlog::critical("cannot block SIGTERM/SIGINT: {}", std::strerror(errno));
         return 1;
     }
-    Fd signal_fd(::signalfd(-1, &signals, SFD_CLOEXEC | SFD_NONBLOCK));
+    UniqueFd signal_fd(::signalfd(-1, &signals, SFD_CLOEXEC | SFD_NONBLOCK));
     Wakeup wakeup;
     if (signal_fd.get() < 0 || !wakeup.ok()) {
         spdlog::critical("cannot create the event loop's descriptors: {}", std::strerror(errno));

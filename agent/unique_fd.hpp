@@ -1,10 +1,11 @@
 #pragma once
+// A file descriptor owned by one object (RAII): shared by ledger/, ifupdown/ and mount/.
 
 #include <unistd.h>
 
 #include <utility>
 
-namespace opa::ifupdown {
+namespace opa {
 
 // Owns one file descriptor and closes it exactly once.
 class UniqueFd {
@@ -34,4 +35,4 @@ class UniqueFd {
     int fd_ = -1;
 };
 
-}  // namespace opa::ifupdown
+}  // namespace opa
