@@ -61,7 +61,6 @@ struct NmClient::SignalState {
         std::uint32_t reason = 0;
     };
     std::map<std::string, Seen> devices;
-    std::map<std::string, Seen> actives;
     std::function<void(bool)> owner_callback;
     std::uint64_t any_change = 0;  // bumped by every signal NM sends
 };
@@ -203,7 +202,7 @@ NmClient::NmClient() : signals_(std::make_unique<SignalState>()) {
     bus_->addMatch(
         std::string("type='signal',sender='") + kBusName + "',interface='" + kActiveInterface +
             "',member='StateChanged'",
-        [this](sdbus::Message& m) { on_active_state_changed(m); }, sdbus::floating_slot);
+        [this](sdbus::Message&) { on_any_change(); }, sdbus::floating_slot);
     bus_->addMatch(
         std::string("type='signal',sender='") + kDbusName +
             "',interface='org.freedesktop.DBus',member='NameOwnerChanged',arg0='" + kBusName + "'",
@@ -236,21 +235,6 @@ void NmClient::on_device_state_changed(sdbus::Message& message) {
     }
 }
 
-void NmClient::on_active_state_changed(sdbus::Message& message) {
-    try {
-        std::uint32_t state = 0, reason = 0;
-        message >> state >> reason;
-        std::lock_guard lock(signals_->mutex);
-        auto& seen = signals_->actives[message.getPath()];
-        seen.generation++;
-        seen.state = state;
-        seen.reason = reason;
-        signals_->any_change++;
-        signals_->changed.notify_all();
-    } catch (const std::exception&) {
-    }
-}
-
 void NmClient::on_name_owner_changed(sdbus::Message& message) {
     std::function<void(bool)> callback;
     bool running = false;
@@ -265,7 +249,6 @@ void NmClient::on_name_owner_changed(sdbus::Message& message) {
         std::lock_guard lock(signals_->mutex);
         // A new NM has new object paths' states: forget what the old one said.
         signals_->devices.clear();
-        signals_->actives.clear();
         signals_->changed.notify_all();
         callback = signals_->owner_callback;
     } catch (const std::exception&) {
@@ -576,14 +559,6 @@ std::optional<DeviceInfo> NmClient::device_by_interface(const std::string& ifnam
     return std::nullopt;
 }
 
-void NmClient::set_managed(const std::string& device_path, bool managed) {
-    nm_call("setting Managed of " + device_path, [&] {
-        auto proxy = sdbus::createProxy(*bus_, kBusName, device_path);
-        proxy->finishRegistration();
-        proxy->setProperty("Managed").onInterface(kDeviceInterface).toValue(managed);
-    });
-}
-
 Ip4Info NmClient::ip4_config(const std::string& device_path) {
     Ip4Info info;
     const auto config = get_property<sdbus::ObjectPath>(device_path, kDeviceInterface, "Ip4Config");
@@ -657,49 +632,6 @@ DeviceInfo NmClient::wait_device_state(const std::string& device_path,
             generation = it->second.generation;
             info.state = it->second.state;
             info.state_reason = it->second.reason;
-        }
-    }
-}
-
-void NmClient::wait_active_connection(const std::string& active_path, Clock::time_point deadline) {
-    // NMActiveConnectionState: 1 activating, 2 activated, 3 deactivating, 4 deactivated.
-    std::uint64_t generation = 0;
-    {
-        std::lock_guard lock(signals_->mutex);
-        generation = signals_->actives[active_path].generation;
-    }
-    std::uint32_t state = 0;
-    std::uint32_t reason = 0;
-    try {
-        auto proxy = sdbus::createProxy(*bus_, kBusName, active_path);
-        proxy->finishRegistration();
-        state = proxy->getProperty("State").onInterface(kActiveInterface).get<std::uint32_t>();
-    } catch (const sdbus::Error&) {
-        state = 4;  // the object is gone: deactivated
-    }
-    std::unique_lock lock(signals_->mutex);
-    auto& seen = signals_->actives[active_path];
-    if (seen.generation != generation) {
-        state = seen.state;
-        reason = seen.reason;
-    }
-    generation = seen.generation;
-    for (;;) {
-        if (state == 2) return;
-        if (state >= 3) {
-            // NMActiveConnectionStateReason numbers; the device's reason is more telling and
-            // the caller reads it.
-            throw NmError("activation " + active_path + " ended (active connection reason " +
-                          std::to_string(reason) + ")");
-        }
-        if (signals_->changed.wait_until(lock, deadline) == std::cv_status::timeout) {
-            throw NmError("timed out waiting for activation " + active_path);
-        }
-        auto it = signals_->actives.find(active_path);
-        if (it != signals_->actives.end() && it->second.generation != generation) {
-            generation = it->second.generation;
-            state = it->second.state;
-            reason = it->second.reason;
         }
     }
 }

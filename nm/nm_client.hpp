@@ -170,7 +170,6 @@ class NmClient {
     // bridge, port and interface of OVS may share one name.
     std::optional<DeviceInfo> device_by_interface(const std::string& ifname,
                                                   const std::vector<std::uint32_t>& types = {});
-    void set_managed(const std::string& device_path, bool managed);
     Ip4Info ip4_config(const std::string& device_path);
     TunProperties tun_properties(const std::string& device_path);
 
@@ -188,8 +187,6 @@ class NmClient {
     // The last state NM signalled for a device (StateChanged), without asking NM; nullopt when
     // none was seen since this client started (or since NM restarted).
     std::optional<std::uint32_t> last_signalled_state(const std::string& device_path) const;
-    // Waits until an active connection reaches ACTIVATED (2); throws with the reason otherwise.
-    void wait_active_connection(const std::string& active_path, Clock::time_point deadline);
 
     // Checkpoints.
     std::string checkpoint_create(const std::vector<std::string>& devices,
@@ -207,7 +204,6 @@ class NmClient {
   private:
     struct SignalState;
     void on_device_state_changed(sdbus::Message& message);
-    void on_active_state_changed(sdbus::Message& message);
     void on_name_owner_changed(sdbus::Message& message);
     void on_any_change();
     template <typename T>

@@ -210,16 +210,6 @@ Settings tun_member_profile(const std::string& ifname, const ProfileCommon& comm
     return s;
 }
 
-void drop_legacy_keys(Settings& settings) {
-    for (const char* family : {"ipv4", "ipv6"}) {
-        auto it = settings.find(family);
-        if (it == settings.end()) continue;
-        it->second.erase("addresses");
-        it->second.erase("dns");
-        it->second.erase("routes");
-    }
-}
-
 std::string new_uuid() {
     // The kernel's generator gives RFC 4122 version-4 UUIDs.
     std::ifstream in("/proc/sys/kernel/random/uuid");

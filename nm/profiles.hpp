@@ -108,10 +108,6 @@ Settings tun_member_profile(const std::string& ifname, const ProfileCommon& comm
                             const std::string& port_uuid, const TunProperties& tun,
                             const std::optional<Ownership>& owner, const WireNames& wire);
 
-// GetSettings returns legacy keys beside the current ones (ipv4.addresses beside address-data,
-// ipv4.dns beside dns-data); Update2 rejects a mix, so drop the legacy ones before sending back.
-void drop_legacy_keys(Settings& settings);
-
 std::string new_uuid();
 
 }  // namespace opa::nm

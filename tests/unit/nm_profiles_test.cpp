@@ -110,15 +110,4 @@ TEST(NmProfiles, TapProfileMatchesTheDevice) {
     EXPECT_EQ(s["tun"].count("group"), 0u);
 }
 
-TEST(NmProfiles, LegacyKeysAreDropped) {
-    Settings s;
-    s["ipv4"]["addresses"] = sdbus::Variant(std::string("x"));
-    s["ipv4"]["dns"] = sdbus::Variant(std::string("x"));
-    s["ipv4"]["address-data"] = sdbus::Variant(std::string("kept"));
-    drop_legacy_keys(s);
-    EXPECT_EQ(s["ipv4"].count("addresses"), 0u);
-    EXPECT_EQ(s["ipv4"].count("dns"), 0u);
-    EXPECT_EQ(s["ipv4"].count("address-data"), 1u);
-}
-
 }  // namespace
