@@ -8,7 +8,7 @@
 set -euo pipefail
 SANDBOX=$1
 AGENT=$2
-export OPA_SANDBOX=opa-e2e
+export OPA_SANDBOX=${OPA_SANDBOX_PREFIX:-opa}-e2e
 tmp=$(mktemp -d)
 agent_pid=
 cleanup() {

@@ -5,7 +5,7 @@
 set -euo pipefail
 SANDBOX=$1
 AGENT=$2
-export OPA_SANDBOX=opa-noovs OPA_SANDBOX_NO_OVS=1
+export OPA_SANDBOX=${OPA_SANDBOX_PREFIX:-opa}-noovs OPA_SANDBOX_NO_OVS=1
 tmp=$(mktemp -d)
 cleanup() { "$SANDBOX" down >/dev/null 2>&1 || true; rm -rf "$tmp"; }
 trap cleanup EXIT

@@ -3,7 +3,7 @@
 # process, namespace, mount or state behind, and down is idempotent.
 set -euo pipefail
 SANDBOX=$1
-export OPA_SANDBOX=opa-lifecycle
+export OPA_SANDBOX=${OPA_SANDBOX_PREFIX:-opa}-lifecycle
 STATE=/run/ovs-port-agent-sandbox/$OPA_SANDBOX
 fail() { echo "FAIL: $*" >&2; "$SANDBOX" down >/dev/null 2>&1 || true; exit 1; }
 is_alive() { [ -r "/proc/$1/stat" ] && [ "$(sed 's/.*) //' "/proc/$1/stat" | cut -d' ' -f1)" != Z ]; }
