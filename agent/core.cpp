@@ -1,6 +1,7 @@
 #include "agent/core.hpp"
 
 #include <cerrno>
+#include <utility>
 
 #include "agent/naming.hpp"
 
@@ -13,6 +14,7 @@ nlohmann::json options_json(const PortOptions& options) {
     nlohmann::json j = nlohmann::json::object();
     if (options.tag) j["tag"] = *options.tag;
     if (options.vmid) j["vmid"] = *options.vmid;
+    if (!options.trunks.empty()) j["trunks"] = options.trunks;
     return j;
 }
 
@@ -24,6 +26,12 @@ Status validate_request(const std::string& name, const PortOptions& options) {
     if (options.tag && *options.tag > 4094) {
         return {Errc::InvalidArgument,
                 "VLAN tag " + std::to_string(*options.tag) + " is out of range (0..4094)"};
+    }
+    for (std::uint16_t vlan : options.trunks) {
+        if (vlan < 1 || vlan > 4094) {
+            return {Errc::InvalidArgument,
+                    "trunk VLAN " + std::to_string(vlan) + " is out of range (1..4094)"};
+        }
     }
     if (options.vmid && (*options.vmid < naming::kMinVmid || *options.vmid > naming::kMaxVmid)) {
         return {Errc::InvalidArgument, "VMID " + std::to_string(*options.vmid) +
@@ -41,6 +49,8 @@ std::string_view to_string(Origin origin) {
             return "request";
         case Origin::Link:
             return "link";
+        case Origin::External:
+            return "external";
     }
     return "request";
 }
@@ -48,6 +58,7 @@ std::string_view to_string(Origin origin) {
 std::optional<Origin> origin_from_string(std::string_view text) {
     if (text == "request") return Origin::Request;
     if (text == "link") return Origin::Link;
+    if (text == "external") return Origin::External;
     return std::nullopt;
 }
 
@@ -63,6 +74,8 @@ std::string_view to_string(PortState state) {
             return "failed";
         case PortState::Deactivating:
             return "deactivating";
+        case PortState::External:
+            return "external";
     }
     return "pending";
 }
@@ -93,6 +106,8 @@ std::string_view to_string(Errc code) {
             return "exists";
         case Errc::NotFound:
             return "not found";
+        case Errc::NotOwned:
+            return "not the agent's";
         case Errc::Backend:
             return "NetworkManager error";
         case Errc::ShuttingDown:
@@ -115,6 +130,8 @@ int Status::to_errno() const {
             return EEXIST;
         case Errc::NotFound:
             return ENOENT;
+        case Errc::NotOwned:
+            return EPERM;
         case Errc::Backend:
             return EIO;
         case Errc::ShuttingDown:
@@ -132,6 +149,8 @@ struct Core::Slot {
     bool prepared = false;  // NM holds the profiles
     bool activated = false;
     PortOptions applied_options;
+    bool force_reactivate = false;  // NM claims it attached, OVSDB has no row: re-activate
+    std::chrono::steady_clock::time_point row_missing_since{};  // zero while the row is there
     Port view;
 };
 
@@ -173,6 +192,26 @@ void Core::set_state(Slot& slot, PortState state) {
     ++change_count_;
 }
 
+void Core::make_external(Slot& slot, const BridgePort& port) {
+    slot.desired_present = false;
+    slot.prepared = false;
+    slot.activated = false;
+    slot.force_reactivate = false;
+    slot.row_missing_since = {};
+    slot.view.origin = Origin::External;
+    slot.view.options = PortOptions{port.tag, std::nullopt, port.trunks};
+    if (auto guest = naming::parse_guest_ifname(slot.view.name)) {
+        slot.view.options.vmid = guest->vmid;
+    }
+    slot.desired_options = slot.view.options;
+    slot.view.port_uuid.clear();
+    slot.view.member_uuid.clear();
+    slot.view.last_error.clear();
+    slot.view.link_present = links_.count(slot.view.name) > 0;
+    slot.view.generation++;
+    set_state(slot, PortState::External);
+}
+
 std::shared_ptr<Core::Slot> Core::find_slot(const std::string& name) const {
     std::lock_guard lock(mutex_);
     auto it = slots_.find(name);
@@ -199,12 +238,29 @@ std::uint64_t Core::change_count() const {
     return change_count_;
 }
 
-Status Core::create_port(const std::string& name, const PortOptions& options, Origin origin) {
+PortOptions Core::with_defaults(const std::string& name, PortOptions options) const {
+    if (options.tag || !options.trunks.empty() || !options_.default_options) return options;
+    if (auto defaults = options_.default_options(name)) {
+        options.tag = defaults->tag;
+        options.trunks = defaults->trunks;
+        if (!options.vmid) options.vmid = defaults->vmid;
+    }
+    return options;
+}
+
+Status Core::create_port(const std::string& name, const PortOptions& requested, Origin origin) {
+    if (Status invalid = validate_request(name, requested); !invalid) return invalid;
+    const PortOptions options = with_defaults(name, requested);
     if (Status invalid = validate_request(name, options); !invalid) return invalid;
     {
         std::lock_guard lock(mutex_);
         if (stopping_) return {Errc::ShuttingDown, "the agent is shutting down"};
         auto& slot = slots_[name];
+        if (slot && slot->view.state == PortState::External) {
+            return {Errc::Exists, "port " + name + " is on bridge " + options_.bridge +
+                                      " already, plugged by someone else (external); the agent "
+                                      "leaves it alone"};
+        }
         if (slot && slot->desired_present) {
             return {Errc::Exists, "port " + name + " exists already"};
         }
@@ -239,6 +295,11 @@ Status Core::remove_port(const std::string& name) {
     {
         std::lock_guard lock(mutex_);
         auto it = slots_.find(name);
+        if (it != slots_.end() && it->second->view.state == PortState::External) {
+            return {Errc::NotOwned, "port " + name + " was plugged into " + options_.bridge +
+                                        " by someone else (external): the agent does not remove "
+                                        "it"};
+        }
         if (it == slots_.end() || !it->second->desired_present) {
             return {Errc::NotFound, "no port named " + name};
         }
@@ -254,6 +315,11 @@ Status Core::set_tag(const std::string& name, std::optional<std::uint16_t> tag) 
     {
         std::lock_guard lock(mutex_);
         auto it = slots_.find(name);
+        if (it != slots_.end() && it->second->view.state == PortState::External) {
+            return {Errc::NotOwned, "port " + name + " was plugged into " + options_.bridge +
+                                        " by someone else (external): the agent does not change "
+                                        "it"};
+        }
         if (it == slots_.end() || !it->second->desired_present) {
             return {Errc::NotFound, "no port named " + name};
         }
@@ -276,6 +342,22 @@ void Core::link_appeared(const std::string& name, LinkKind kind,
         std::lock_guard lock(mutex_);
         links_[name] = kind;
         auto it = slots_.find(name);
+        if (it != slots_.end() && it->second->view.state == PortState::External) {
+            // Someone else plugged it: never attach it too (NM would lose, or win and break the
+            // other's next plug).
+            it->second->view.link_present = true;
+            it->second->view.kind = kind;
+            set_state(*it->second, PortState::External);
+            known = true;
+        }
+    }
+    if (known) {
+        notify(name);
+        return;
+    }
+    {
+        std::lock_guard lock(mutex_);
+        auto it = slots_.find(name);
         known = it != slots_.end() && it->second->desired_present;
         if (known) {
             it->second->view.link_present = true;
@@ -291,7 +373,7 @@ void Core::link_appeared(const std::string& name, LinkKind kind,
     }
     // A new link: the port is created and activated on a worker, so a burst of links is
     // handled in parallel and the caller's event loop never waits for NM.
-    PortOptions options = given_options.value_or(PortOptions{});
+    PortOptions options = with_defaults(name, given_options.value_or(PortOptions{}));
     if (!options.vmid) {
         if (auto guest = naming::parse_guest_ifname(name)) options.vmid = guest->vmid;
     }
@@ -330,15 +412,21 @@ void Core::link_gone(const std::string& name) {
         known = true;
         Slot& slot = *it->second;
         slot.view.link_present = false;
-        slot.activated = false;
         slot.view.generation++;
-        if (slot.view.origin == Origin::Link && slot.desired_present) {
+        if (slot.view.state == PortState::External) {
+            // OVSDB, not the link, says when an external port is gone.
+            set_state(slot, PortState::External);
+        } else if (slot.view.origin == Origin::Link && slot.desired_present) {
             // Discovered with the link, gone with it.
+            slot.activated = false;
             slot.desired_present = false;
             remove = true;
             set_state(slot, PortState::Deactivating);
         } else if (slot.desired_present) {
+            slot.activated = false;
             set_state(slot, PortState::Pending);
+        } else {
+            slot.activated = false;
         }
     }
     if (known) notify(name);
@@ -436,8 +524,14 @@ Status Core::converge(const std::string& name, Phase phase) {
                 std::lock_guard lock(mutex_);
                 if (slot->view.generation == generation && !slot->desired_present) {
                     auto it = slots_.find(name);
-                    if (it != slots_.end() && it->second == slot) slots_.erase(it);
-                    ++change_count_;
+                    if (auto other = external_.find(name); other != external_.end()) {
+                        // Handed over: the name stays on the bridge, as someone else's port.
+                        slot->prepared = false;
+                        make_external(*slot, other->second);
+                    } else {
+                        if (it != slots_.end() && it->second == slot) slots_.erase(it);
+                        ++change_count_;
+                    }
                     erased = true;
                 } else {
                     slot->prepared = false;
@@ -543,8 +637,14 @@ Status Core::converge(const std::string& name, Phase phase) {
                 set_state(*slot, PortState::Activating);
             }
             notify(name);
+            bool force = false;
+            {
+                std::lock_guard lock(mutex_);
+                force = std::exchange(slot->force_reactivate, false);
+            }
             try {
-                Backend::Profiles profiles = backend_.activate(name);
+                Backend::Profiles profiles =
+                    force ? backend_.reactivate(name) : backend_.activate(name);
                 {
                     std::lock_guard lock(mutex_);
                     slot->activated = true;
@@ -587,13 +687,22 @@ void Core::reconcile(std::string_view reason) {
         journal_.record("reconcile_failed", {{"reason", reason}, {"error", error.what()}});
         return;
     }
-    std::vector<std::string> adopted, collected, reactivate, recreate;
+    std::vector<std::string> adopted, collected, reactivate, recreate, handed_over;
     std::set<std::string> owned_names;
     {
         std::lock_guard lock(mutex_);
         for (const Backend::Owned& o : owned) {
             owned_names.insert(o.name);
             auto& slot = slots_[o.name];
+            if (slot && slot->view.state == PortState::External) {
+                // Profiles for a name someone else has plugged meanwhile: the agent's are
+                // deleted (which leaves the other's rows alone); the port stays External.
+                slot->prepared = true;
+                slot->desired_present = false;
+                slot->view.generation++;
+                handed_over.push_back(o.name);
+                continue;
+            }
             if (!slot) {
                 // Profiles of an earlier run (or made while we were away): they are the
                 // registry's persistence, so the port is taken back.
@@ -638,7 +747,12 @@ void Core::reconcile(std::string_view reason) {
             recreate.push_back(name);
         }
     }
-    for (const auto& list : {adopted, collected, reactivate, recreate}) {
+    for (const std::string& name : handed_over) {
+        journal_.record("port_handed_over", {{"port", name},
+                                             {"bridge", options_.bridge},
+                                             {"reason", "profiles of an earlier run"}});
+    }
+    for (const auto& list : {adopted, collected, reactivate, recreate, handed_over}) {
         for (const std::string& name : list) {
             notify(name);
             schedule(name);
@@ -653,6 +767,117 @@ void Core::reconcile(std::string_view reason) {
                                   {"collected", collected},
                                   {"reactivated", reactivate},
                                   {"recreated", recreate}});
+    // Profiles taken back above may carry names someone else has plugged meanwhile.
+    std::optional<std::vector<BridgePort>> observed;
+    {
+        std::lock_guard lock(mutex_);
+        if (observed_) observed = last_observed_;
+    }
+    if (observed) bridge_observed(*observed);
+}
+
+bool Core::bridge_observed(const std::vector<BridgePort>& ports) {
+    using Steady = std::chrono::steady_clock;
+    const auto now = Steady::now();
+    std::vector<std::string> changed;
+    std::vector<std::string> scheduled;
+    std::vector<std::pair<std::string, nlohmann::json>> records;
+    bool recheck = false;
+    auto describe = [this](const BridgePort& port) {
+        nlohmann::json details = {
+            {"port", port.name}, {"bridge", options_.bridge}, {"owner", port.owner}};
+        if (port.tag) details["tag"] = *port.tag;
+        if (!port.trunks.empty()) details["trunks"] = port.trunks;
+        return details;
+    };
+    {
+        std::lock_guard lock(mutex_);
+        last_observed_ = ports;
+        observed_ = true;
+        std::map<std::string, BridgePort> external;
+        std::set<std::string> agent_rows;
+        for (const BridgePort& port : ports) {
+            if (port.agents) {
+                agent_rows.insert(port.name);
+            } else {
+                external[port.name] = port;
+            }
+        }
+        external_ = external;
+        agent_rows_ = agent_rows;
+        for (auto it = slots_.begin(); it != slots_.end();) {
+            if (it->second->view.state == PortState::External && !external.count(it->first)) {
+                records.push_back(
+                    {"port_external_gone", {{"port", it->first}, {"bridge", options_.bridge}}});
+                changed.push_back(it->first);
+                ++change_count_;
+                it = slots_.erase(it);
+            } else {
+                ++it;
+            }
+        }
+        for (const auto& [name, port] : external) {
+            auto& slot = slots_[name];
+            if (!slot) {
+                slot = std::make_shared<Slot>();
+                slot->view.name = name;
+                slot->view.created = SystemClock::now();
+                slot->view.since = slot->view.created;
+                make_external(*slot, port);
+                records.push_back({"port_external", describe(port)});
+                changed.push_back(name);
+            } else if (slot->view.state == PortState::External) {
+                if (slot->view.options.tag != port.tag ||
+                    slot->view.options.trunks != port.trunks) {
+                    make_external(*slot, port);
+                    changed.push_back(name);
+                }
+            } else if (slot->desired_present) {
+                // Someone else plugged one of the agent's names (Proxmox's hook after the agent
+                // attached it): hand the name over. Deleting the agent's profiles leaves the
+                // other's rows as they are; the slot becomes External when that is done.
+                slot->desired_present = false;
+                slot->view.generation++;
+                set_state(*slot, PortState::Deactivating);
+                records.push_back({"port_handed_over", describe(port)});
+                changed.push_back(name);
+                scheduled.push_back(name);
+            }
+        }
+        for (auto& [name, slot] : slots_) {
+            if (!slot->desired_present || !slot->activated || agent_rows.count(name) ||
+                external.count(name)) {
+                slot->row_missing_since = {};
+                continue;
+            }
+            if (slot->row_missing_since == Steady::time_point{}) {
+                slot->row_missing_since = now;
+                recheck = true;
+                continue;
+            }
+            if (now - slot->row_missing_since < kRowGrace) {
+                recheck = true;
+                continue;
+            }
+            // NM says attached, OVSDB has nothing: NM claims a port it does not have.
+            slot->row_missing_since = {};
+            slot->activated = false;
+            slot->force_reactivate = true;
+            slot->view.generation++;
+            set_state(*slot, PortState::Activating);
+            records.push_back(
+                {"port_repair",
+                 {{"port", name},
+                  {"bridge", options_.bridge},
+                  {"reason", "NetworkManager reports it attached, but OVSDB has no row for it"}}});
+            changed.push_back(name);
+            scheduled.push_back(name);
+        }
+    }
+    for (const auto& [action, details] : records) journal_.record(action, details);
+    for (const std::string& name : changed) notify(name);
+    for (const std::string& name : scheduled) schedule(name);
+    return recheck;
 }
 
 }  // namespace opa::agent

@@ -30,12 +30,13 @@
 namespace opa::agent {
 
 // Where a port came from. Ports discovered from a link go away with the link; requested ones
-// stay (pending) until they are removed.
-enum class Origin { Request, Link };
+// stay (pending) until they are removed. External ports were plugged into the bridge by someone
+// else (Proxmox's ovs-vsctl hook, an administrator): the agent shows them and never touches them.
+enum class Origin { Request, Link, External };
 std::string_view to_string(Origin origin);
 std::optional<Origin> origin_from_string(std::string_view text);
 
-enum class PortState { Pending, Activating, Activated, Failed, Deactivating };
+enum class PortState { Pending, Activating, Activated, Failed, Deactivating, External };
 std::string_view to_string(PortState state);
 
 enum class LinkKind { Unknown, Veth, Tap };
@@ -44,6 +45,7 @@ std::string_view to_string(LinkKind kind);
 struct PortOptions {
     std::optional<std::uint16_t> tag;
     std::optional<std::uint32_t> vmid;
+    std::vector<std::uint16_t> trunks = {};  // VLANs a trunk port carries, ascending; empty: all
     bool operator==(const PortOptions&) const = default;
 };
 
@@ -71,6 +73,7 @@ enum class Errc {
     InvalidArgument,
     Exists,
     NotFound,
+    NotOwned,  // the port is on the bridge, but someone else plugged it
     Backend,
     ShuttingDown,
 };
@@ -120,6 +123,9 @@ class Backend {
                              Origin origin) = 0;
     // Activates the port's profiles and waits until NM reports it ACTIVATED.
     virtual Profiles activate(const std::string& name) = 0;
+    // Activates a port NM claims is attached although OVSDB has no row for it: NM's devices are
+    // deactivated first when needed. The default is activate(), for backends without that state.
+    virtual Profiles reactivate(const std::string& name) { return activate(name); }
     // Deletes the port's profiles (NM removes the OVS port); returns what was deleted.
     virtual nlohmann::json remove(const std::string& name) = 0;
     // Applies changed options (the VLAN tag) to the profiles and, if live, the port.
@@ -135,9 +141,21 @@ class Journal {
     virtual void record(std::string_view action, const nlohmann::json& details) noexcept = 0;
 };
 
+// A port on the bridge as OVSDB shows it (read-only), for Core::bridge_observed.
+struct BridgePort {
+    std::string name;
+    bool agents = false;  // written by NM for one of the agent's profiles
+    std::string owner;    // "agent", "networkmanager" or "external"
+    std::optional<std::uint16_t> tag;
+    std::vector<std::uint16_t> trunks;
+};
+
 struct CoreOptions {
     std::string bridge;
     unsigned workers = 8;
+    // Options a port gets when its request or link gives no tag and no trunks, e.g. the guest's
+    // from its Proxmox config; nullopt: none. Called without the core's locks held.
+    std::function<std::optional<PortOptions>(const std::string& name)> default_options = {};
 };
 
 class Core {
@@ -167,6 +185,15 @@ class Core {
     // ports whose link is gone. Runs at start-up and after NetworkManager restarts.
     void reconcile(std::string_view reason);
 
+    // What OVSDB shows on the bridge (the whole list, each time it changes). A port someone
+    // else plugged is shown as External and never touched; when it takes the name of one of the
+    // agent's ports (Proxmox's hook: del-port, add-port), the agent hands the name over: it
+    // deletes its profiles, which leaves the other's rows alone, so nobody fights for it. An
+    // agent port NM calls attached but without a row is re-activated once the gap has lasted
+    // kRowGrace. Returns true while such a gap is being timed: call again after kRowGrace.
+    bool bridge_observed(const std::vector<BridgePort>& ports);
+    static constexpr std::chrono::milliseconds kRowGrace{300};
+
     // Reads, served from the registry.
     std::vector<Port> ports() const;
     std::optional<Port> port(const std::string& name) const;
@@ -188,10 +215,13 @@ class Core {
 
     Status converge(const std::string& name, Phase phase);
     std::shared_ptr<Slot> find_slot(const std::string& name) const;
+    PortOptions with_defaults(const std::string& name, PortOptions options) const;
     void schedule(const std::string& name);
     void worker_loop();
     void notify(const std::string& name);
     void set_state(Slot& slot, PortState state);  // mutex_ held
+    // Turns the slot into the view of an external port (mutex_ held).
+    void make_external(Slot& slot, const BridgePort& port);
 
     Backend& backend_;
     Journal& journal_;
@@ -203,6 +233,11 @@ class Core {
     mutable std::mutex mutex_;
     std::map<std::string, std::shared_ptr<Slot>> slots_;
     std::map<std::string, LinkKind> links_;
+    // The last bridge_observed() list (ports not the agent's, by name), and whether one came.
+    std::map<std::string, BridgePort> external_;
+    std::set<std::string> agent_rows_;
+    std::vector<BridgePort> last_observed_;
+    bool observed_ = false;
     std::deque<std::string> queue_;
     std::set<std::string> queued_;
     unsigned busy_ = 0;

@@ -30,6 +30,14 @@ Backend::Profiles to_profiles(const nm::AttachResult& r) {
 nm::VlanOptions vlan_of(const PortOptions& options) {
     nm::VlanOptions vlan;
     vlan.tag = options.tag;
+    // Consecutive VLANs become one range.
+    for (std::uint16_t id : options.trunks) {
+        if (!vlan.trunks.empty() && vlan.trunks.back().last + 1 == id) {
+            vlan.trunks.back().last = id;
+        } else {
+            vlan.trunks.push_back({id, id});
+        }
+    }
     return vlan;
 }
 
@@ -44,18 +52,25 @@ auto translate(Fn&& fn) -> decltype(fn()) {
 
 }  // namespace
 
-NmBackend::NmBackend(nm::NmClient& nm, std::string bridge) : ports_(nm, std::move(bridge)) {}
+NmBackend::NmBackend(nm::NmClient& nm, std::string bridge,
+                     std::function<bool(const std::string&)> nm_replugs)
+    : ports_(nm, std::move(bridge)), nm_replugs_(std::move(nm_replugs)) {}
 
 Backend::Profiles NmBackend::prepare(const std::string& name, const PortOptions& options,
                                      Origin origin) {
     return translate([&] {
-        return to_profiles(
-            ports_.prepare({name, vlan_of(options), options.vmid, std::string(to_string(origin))}));
+        const bool autoconnect = !nm_replugs_ || nm_replugs_(name);
+        return to_profiles(ports_.prepare(
+            {name, vlan_of(options), options.vmid, std::string(to_string(origin)), autoconnect}));
     });
 }
 
 Backend::Profiles NmBackend::activate(const std::string& name) {
     return translate([&] { return to_profiles(ports_.activate(name)); });
+}
+
+Backend::Profiles NmBackend::reactivate(const std::string& name) {
+    return translate([&] { return to_profiles(ports_.reactivate(name)); });
 }
 
 nlohmann::json NmBackend::remove(const std::string& name) {
@@ -90,6 +105,11 @@ std::vector<Backend::Owned> NmBackend::owned() {
                 o.origin = origin_from_string(it->second).value_or(Origin::Request);
             }
             o.options.tag = port.tag;
+            for (const nm::VlanRange& range : port.trunks) {
+                for (unsigned id = range.first; id <= range.last && id <= 4094; ++id) {
+                    o.options.trunks.push_back(static_cast<std::uint16_t>(id));
+                }
+            }
             o.link_present = port.device.has_value();
             o.activated = port.device && port.device->state == nm::kStateActivated && port.member &&
                           port.port;

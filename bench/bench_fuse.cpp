@@ -311,7 +311,7 @@ int main(int argc, char** argv) {
         opa::fs::recover_mountpoint(mountpoint);
         InstantBackend backend;
         LedgerJournal journal(dir.path() / "ledger.jsonl");
-        opa::agent::Core core(backend, journal, opa::agent::CoreOptions{"ovsbr0", 8});
+        opa::agent::Core core(backend, journal, opa::agent::CoreOptions{"ovsbr0", 8, {}});
         {
             opa::fs::TreeOptions tree_options;
             tree_options.ledger_path = dir.path() / "ledger.jsonl";

@@ -6,11 +6,12 @@
 namespace opa::dbus {
 namespace {
 
-constexpr std::array<std::pair<ErrorKind, std::string_view>, 7> kErrorNames{{
+constexpr std::array<std::pair<ErrorKind, std::string_view>, 8> kErrorNames{{
     {ErrorKind::InvalidName, "InvalidName"},
     {ErrorKind::InvalidArgs, "InvalidArgs"},
     {ErrorKind::NotFound, "NotFound"},
     {ErrorKind::Exists, "Exists"},
+    {ErrorKind::NotOwned, "NotOwned"},
     {ErrorKind::NetworkManager, "NetworkManager"},
     {ErrorKind::AccessDenied, "AccessDenied"},
     {ErrorKind::Failed, "Failed"},
@@ -23,13 +24,15 @@ struct Mapping {
 };
 
 // The one table from core error codes to D-Bus errors.
-constexpr std::array<Mapping, 7> kMappings{{
+constexpr std::array<Mapping, 8> kMappings{{
     {agent::Errc::InvalidName, ErrorKind::InvalidName,
      "; an interface name has 1 to 15 bytes of printable ASCII without '/', ':' or spaces"},
     {agent::Errc::NameTooLong, ErrorKind::InvalidName, "; an interface name has at most 15 bytes"},
     {agent::Errc::InvalidArgument, ErrorKind::InvalidArgs, ""},
     {agent::Errc::Exists, ErrorKind::Exists, "; remove it first with RemoveContainerInterface"},
     {agent::Errc::NotFound, ErrorKind::NotFound, "; ListPorts shows the ports the agent knows"},
+    {agent::Errc::NotOwned, ErrorKind::NotOwned,
+     "; ports plugged by someone else (state external) are left to whoever plugged them"},
     {agent::Errc::Backend, ErrorKind::NetworkManager,
      "; see `journalctl -u NetworkManager` for its side"},
     {agent::Errc::ShuttingDown, ErrorKind::Failed, "; try again once the agent has restarted"},

@@ -24,6 +24,7 @@ enum class ErrorKind {
     InvalidArgs,     // a well-formed call with values out of range or contradicting each other
     NotFound,        // no such port
     Exists,          // the port exists already
+    NotOwned,        // the port is on the bridge, but someone else plugged it
     NetworkManager,  // NetworkManager refused or failed
     AccessDenied,    // the caller may not change anything
     Failed,          // anything else: the agent is shutting down, a hook failed, ...

@@ -279,7 +279,7 @@ class Service::Impl : public sdbus::AdaptorInterfaces<dev::ovs::PortAgent1_adapt
             }
         }
         const agent::Status status =
-            core_.create_port(port_name, {std::nullopt, vmid}, agent::Origin::Request);
+            core_.create_port(port_name, {std::nullopt, vmid, {}}, agent::Origin::Request);
         if (!status) {
             if (rename) undo_rename(port_name, raw_ifname);
             throw error_for(status);

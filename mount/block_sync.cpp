@@ -30,7 +30,9 @@ void BlockSync::sync(const std::vector<agent::Port>& ports) {
     block.reserve(ports.size());
     std::set<std::string> now;
     for (const agent::Port& port : ports) {
-        if (port.name == bridge_) continue;
+        // External ports were plugged by someone else: the block lists only the agent's, so
+        // ifupdown2 never takes (or removes) someone else's port.
+        if (port.name == bridge_ || port.state == agent::PortState::External) continue;
         block.push_back({port.name, port.options.tag, {}});
         now.insert(port.name);
     }

@@ -30,6 +30,7 @@
 #include "mount/block_sync.hpp"
 #include "mount/ledger_journal.hpp"
 #include "mount/logging.hpp"
+#include "mount/ovsdb_feed.hpp"
 #include "mount/systemd.hpp"
 #include "netwatch/error.hpp"
 #include "netwatch/link_watcher.hpp"
@@ -156,10 +157,19 @@ void handle_links(const netwatch::LinkBatch& batch, const config::Config& config
                                  renamed.message);
                 }
                 spdlog::debug("link {} appeared ({})", name, netwatch::to_string(event.link.kind));
-                // Proxmox knowledge: the guest's own config says which bridge the NIC belongs
-                // on and its VLAN tag. Missing or unreadable configs are not an error.
-                std::optional<agent::PortOptions> options;
+                // Proxmox knowledge: the guest's own config says where the NIC goes. Missing or
+                // unreadable configs are not an error (the guest's tag and trunks, if any, come
+                // through the core's default_options).
                 if (auto nic = proxmox::nic_for_ifname(config.pve_root, name)) {
+                    // nic_for_ifname answers only for guest NIC names.
+                    const naming::GuestNic guest = *naming::parse_guest_ifname(name);
+                    if (nic->firewall && guest.kind != naming::GuestKind::kFirewallLink) {
+                        spdlog::info(
+                            "link {}: the guest's firewall is on, so Proxmox puts it on its "
+                            "fwbr bridge (fwln{}o{} goes on the OVS bridge); leaving it alone",
+                            name, guest.vmid, guest.index);
+                        break;
+                    }
                     if (!nic->bridge.empty() && nic->bridge != config.bridge_name) {
                         spdlog::info(
                             "link {}: the guest's config puts it on bridge {}, not {}; "
@@ -167,9 +177,20 @@ void handle_links(const netwatch::LinkBatch& batch, const config::Config& config
                             name, nic->bridge, config.bridge_name);
                         break;
                     }
-                    options = agent::PortOptions{nic->tag, std::nullopt};
+                    if (nic->bridge == config.bridge_name) {
+                        // Proxmox's start hook plugs it with ovs-vsctl (del-port, add-port):
+                        // attaching it too would race it, and one of the two would fail. The
+                        // agent shows it as external once it is on the bridge.
+                        spdlog::info(
+                            "link {}: Proxmox plugs it into {} itself; leaving it to "
+                            "Proxmox",
+                            name, config.bridge_name);
+                        journal.record("link_left_to_proxmox",
+                                       {{"port", name}, {"bridge", config.bridge_name}});
+                        break;
+                    }
                 }
-                core.link_appeared(name, core_kind(event.link.kind), options);
+                core.link_appeared(name, core_kind(event.link.kind));
                 break;
             }
         }
@@ -263,8 +284,31 @@ int run_daemon(const DaemonOptions& options) {
         spdlog::warn("cannot sweep checkpoints: {}", error.what());
     }
 
-    agent::NmBackend backend(*nm, config.bridge_name);
-    agent::Core core(backend, journal, {config.bridge_name, options.workers});
+    // On a Proxmox node its hook may plug a guest's NIC name itself: NM must not re-add such a
+    // port on its own after restarting (the hook would then fail); the agent re-plugs it.
+    const std::filesystem::path pve_root = config.pve_root;
+    const bool pve_node = std::filesystem::is_directory(pve_root);
+    agent::NmBackend backend(*nm, config.bridge_name, [pve_node](const std::string& name) {
+        return !(pve_node && naming::parse_guest_ifname(name).has_value());
+    });
+    agent::CoreOptions core_options;
+    core_options.bridge = config.bridge_name;
+    core_options.workers = options.workers;
+    // A guest NIC's VLAN tag and trunks from its Proxmox config.
+    core_options.default_options =
+        [pve_root](const std::string& name) -> std::optional<agent::PortOptions> {
+        auto nic = proxmox::nic_for_ifname(pve_root, name);
+        if (!nic) return std::nullopt;
+        agent::PortOptions defaults;
+        defaults.tag = nic->tag;
+        for (const auto& [first, last] : nic->trunks) {
+            for (unsigned id = first; id <= last; ++id) {
+                defaults.trunks.push_back(static_cast<std::uint16_t>(id));
+            }
+        }
+        return defaults;
+    };
+    agent::Core core(backend, journal, core_options);
     // One journal line per state change of a port, with PORT=, VMID=, BRIDGE= fields.
     core.add_listener([&wakeup, &config,
                        last = std::make_shared<std::map<std::string, agent::PortState>>(),
@@ -434,17 +478,25 @@ int run_daemon(const DaemonOptions& options) {
     auto next_watchdog = std::chrono::steady_clock::now();
 
     block->sync(core.ports());
+    // Who plugged what, read from OVSDB (never written).
+    OvsdbFeed ovsdb(netwatch::default_ovsdb_socket(), config.bridge_name, core, journal);
 
     bool running = true;
     while (running) {
-        pollfd fds[] = {
-            {signal_fd.get(), POLLIN, 0}, {wakeup.fd(), POLLIN, 0}, {watcher->fd(), POLLIN, 0}};
+        pollfd fds[] = {{signal_fd.get(), POLLIN, 0},
+                        {wakeup.fd(), POLLIN, 0},
+                        {watcher->fd(), POLLIN, 0},
+                        {ovsdb.fd(), POLLIN, 0}};
         int timeout_ms = -1;
         {
             std::lock_guard lock(watcher_mutex);
             if (auto due = watcher->next_timeout(netwatch::LinkWatcher::Clock::now())) {
                 timeout_ms = static_cast<int>(due->count());
             }
+        }
+        if (auto due = ovsdb.next_timeout(OvsdbFeed::Clock::now())) {
+            if (timeout_ms < 0 || due->count() < timeout_ms)
+                timeout_ms = static_cast<int>(due->count());
         }
         if (watchdog) {
             const auto now = std::chrono::steady_clock::now();
@@ -527,6 +579,9 @@ int run_daemon(const DaemonOptions& options) {
             std::lock_guard lock(watcher_mutex);
             handle_links(*batch, config, *watcher, core, journal);
         }
+        if (fds[3].revents & (POLLIN | POLLHUP | POLLERR))
+            ovsdb.on_readable(OvsdbFeed::Clock::now());
+        ovsdb.on_timer(OvsdbFeed::Clock::now());
     }
 
     notify_stopping();

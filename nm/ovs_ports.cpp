@@ -15,15 +15,39 @@ std::string member_type_for(const std::optional<DeviceInfo>& device) {
     return device && device->type == kDeviceTun ? "tun" : "802-3-ethernet";
 }
 
-std::optional<std::uint16_t> tag_of(NmClient& nm, const ConnectionInfo& port) {
-    Settings settings = nm.get_settings(port.path);
+// connection.autoconnect of a profile (NM's default, true, when absent).
+bool autoconnect_of(NmClient& nm, const std::string& path) {
+    Settings settings = nm.get_settings(path);
+    auto section = settings.find("connection");
+    if (section == settings.end()) return true;
+    auto value = section->second.find("autoconnect");
+    if (value == section->second.end() || !value->second.containsValueOfType<bool>()) return true;
+    return value->second.get<bool>();
+}
+
+// The VLAN settings of a port profile (tag and trunks) into `port`.
+void read_vlan(NmClient& nm, OwnedPort& port) {
+    Settings settings = nm.get_settings(port.port->path);
     auto section = settings.find("ovs-port");
-    if (section == settings.end()) return std::nullopt;
+    if (section == settings.end()) return;
     auto tag = section->second.find("tag");
-    if (tag == section->second.end() || !tag->second.containsValueOfType<std::uint32_t>()) {
-        return std::nullopt;
+    if (tag != section->second.end() && tag->second.containsValueOfType<std::uint32_t>()) {
+        port.tag = static_cast<std::uint16_t>(tag->second.get<std::uint32_t>());
     }
-    return static_cast<std::uint16_t>(tag->second.get<std::uint32_t>());
+    using Ranges = std::vector<std::map<std::string, sdbus::Variant>>;
+    auto trunks = section->second.find("trunks");
+    if (trunks == section->second.end() || !trunks->second.containsValueOfType<Ranges>()) return;
+    for (auto& range : trunks->second.get<Ranges>()) {
+        auto first = range.find("start");
+        auto last = range.find("end");
+        if (first == range.end() || last == range.end() ||
+            !first->second.containsValueOfType<std::uint32_t>() ||
+            !last->second.containsValueOfType<std::uint32_t>()) {
+            continue;
+        }
+        port.trunks.push_back({static_cast<std::uint16_t>(first->second.get<std::uint32_t>()),
+                               static_cast<std::uint16_t>(last->second.get<std::uint32_t>())});
+    }
 }
 
 }  // namespace
@@ -64,7 +88,7 @@ std::vector<OwnedPort> OvsPorts::owned_ports() {
     }
     std::vector<OwnedPort> result;
     for (auto& [name, port] : ports) {
-        if (port.port) port.tag = tag_of(nm_, *port.port);
+        if (port.port) read_vlan(nm_, port);
         result.push_back(std::move(port));
     }
     return result;
@@ -77,13 +101,13 @@ std::optional<OwnedPort> OvsPorts::owned_port(const std::string& ifname) {
         auto role = parse_profile_id(info.id);
         if (role->second != ifname) continue;
         if (role->first != ProfileRole::Port && role->first != ProfileRole::Member) continue;
-        if (!port) port = OwnedPort{ifname, {}, {}, {}, {}};
+        if (!port) port = OwnedPort{ifname, {}, {}, {}, {}, {}};
         (role->first == ProfileRole::Port ? port->port : port->member) = std::move(info);
     }
     if (port) {
         port->device = nm_.device_by_interface(ifname, kMemberDeviceTypes);
         if (port->device && !port->device->real) port->device.reset();
-        if (port->port) port->tag = tag_of(nm_, *port->port);
+        if (port->port) read_vlan(nm_, *port);
     }
     return port;
 }
@@ -135,7 +159,7 @@ AttachResult OvsPorts::prepare(const PortRequest& request) {
             result.port_uuid = existing->port->uuid;
             result.port_profile = existing->port->path;
         } else {
-            const ProfileCommon common{new_uuid(), true};
+            const ProfileCommon common{new_uuid(), request.autoconnect};
             result.port_uuid = common.uuid;
             result.port_profile = nm_.add_connection(
                 port_profile(request.ifname, common, bridge->uuid, request.vlan, owner, wire),
@@ -147,7 +171,7 @@ AttachResult OvsPorts::prepare(const PortRequest& request) {
             result.member_profile = existing->member->path;
             result.member_type = existing->member->type;
         } else {
-            const ProfileCommon common{new_uuid(), true};
+            const ProfileCommon common{new_uuid(), request.autoconnect};
             Settings member =
                 member_type == "tun"
                     ? tun_member_profile(request.ifname, common, result.port_uuid,
@@ -206,7 +230,8 @@ AttachResult OvsPorts::activate(const std::string& ifname) {
                 owner.origin = it->second;
             }
         }
-        const ProfileCommon common{new_uuid(), true};
+        // The member follows its port: both autoconnect, or neither.
+        const ProfileCommon common{new_uuid(), autoconnect_of(nm_, port->port->path)};
         Settings member =
             member_type == "tun"
                 ? tun_member_profile(ifname, common, port->port->uuid,
@@ -294,7 +319,7 @@ void OvsPorts::set_vlan(const std::string& ifname, const VlanOptions& vlan) {
     if (auto it = port->port->external_ids.find("origin"); it != port->port->external_ids.end()) {
         owner.origin = it->second;
     }
-    const ProfileCommon common{port->port->uuid, true};
+    const ProfileCommon common{port->port->uuid, autoconnect_of(nm_, port->port->path)};
     nm_.update_connection(port->port->path,
                           port_profile(ifname, common, bridge->uuid, vlan, owner, nm_.wire_names()),
                           port->port->in_memory);
@@ -318,6 +343,26 @@ void OvsPorts::set_vlan(const std::string& ifname, const VlanOptions& vlan) {
     }
     nm_.wait_device_state(
         device_path, [](std::uint32_t s) { return s == kStateActivated; }, deadline);
+}
+
+AttachResult OvsPorts::reactivate(const std::string& ifname) {
+    const auto deadline = Clock::now() + activation_timeout_;
+    auto port_device = nm_.device_by_interface(ifname, {kDeviceOvsPort});
+    if (port_device && port_device->active_connection != "/") {
+        const std::string stale = port_device->active_connection;
+        try {
+            nm_.deactivate(stale);
+        } catch (const NmError&) {
+            // Ended meanwhile: what matters is checked below.
+        }
+        nm_.wait_for(
+            [&] {
+                auto now = nm_.device_by_interface(ifname, {kDeviceOvsPort});
+                return !now || now->active_connection != stale;
+            },
+            deadline, ifname + " to leave its stale activation");
+    }
+    return activate(ifname);
 }
 
 }  // namespace opa::nm

@@ -21,6 +21,9 @@ struct PortRequest {
     VlanOptions vlan;
     std::optional<std::uint32_t> vmid;
     std::string origin;  // recorded in ovs-external-ids
+    // NM brings the port back by itself after it restarts. False where someone else may plug the
+    // same name (Proxmox's hook): NM re-adding it at once would make that one fail.
+    bool autoconnect = true;
 };
 
 enum class AttachState { Activated, Pending };
@@ -49,6 +52,7 @@ struct OwnedPort {
     std::optional<ConnectionInfo> member;
     std::optional<DeviceInfo> device;  // the interface (veth, NIC or tap), when it exists
     std::optional<std::uint16_t> tag;  // from the port profile
+    std::vector<VlanRange> trunks;     // from the port profile
 };
 
 class OvsPorts {
@@ -67,6 +71,9 @@ class OvsPorts {
     // ... and activate them once the interface exists, waiting for ACTIVATED. A member profile
     // of the wrong kind (made before the link existed) is replaced first.
     AttachResult activate(const std::string& ifname);
+    // activate() for a port NM calls attached although OVSDB has no row behind it: NM's port
+    // device is deactivated first, so the activation writes the rows again.
+    AttachResult reactivate(const std::string& ifname);
     // Deletes the port's profiles (only the agent's own); NM removes the OVS port with them.
     // Throws NmError when the agent has no profile for `ifname`.
     DetachResult detach(const std::string& ifname);
