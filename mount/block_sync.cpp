@@ -1,5 +1,11 @@
 #include "mount/block_sync.hpp"
 
+#include <sys/inotify.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+
 #include <spdlog/spdlog.h>
 
 namespace opa::mount {
@@ -23,9 +29,41 @@ BlockSync::BlockSync(const config::Config& config, agent::Journal& journal)
     } catch (const std::exception& error) {
         spdlog::warn("{}: cannot read the existing block: {}", file_.path().string(), error.what());
     }
+    const std::filesystem::path& path = file_.path();
+    file_name_ = path.filename().string();
+    pending_name_ = ifupdown::InterfacesFile::pending_path(path).filename().string();
+    const std::filesystem::path directory = path.has_parent_path() ? path.parent_path() : ".";
+    watch_.reset(::inotify_init1(IN_NONBLOCK | IN_CLOEXEC));
+    if (watch_ && ::inotify_add_watch(
+                      watch_.get(), directory.c_str(),
+                      IN_CLOSE_WRITE | IN_MOVED_TO | IN_CREATE | IN_DELETE | IN_MOVED_FROM) < 0) {
+        watch_.reset();
+    }
+    if (!watch_) {
+        spdlog::warn("{}: cannot watch {} ({}); the block is repaired at the next port change only",
+                     path.string(), directory.string(), std::strerror(errno));
+    }
 }
 
-void BlockSync::sync(const std::vector<agent::Port>& ports) {
+bool BlockSync::drain_watch() {
+    bool relevant = false;
+    alignas(inotify_event) char buffer[4096];
+    for (;;) {
+        const ssize_t n = ::read(watch_.get(), buffer, sizeof buffer);
+        if (n <= 0) break;  // EAGAIN: drained
+        for (const char* at = buffer; at < buffer + n;) {
+            const auto* event = reinterpret_cast<const inotify_event*>(at);
+            at += sizeof(inotify_event) + event->len;
+            if (event->mask & IN_Q_OVERFLOW) relevant = true;
+            if (event->len == 0) continue;
+            const std::string_view name(event->name);
+            if (name == file_name_ || name == pending_name_) relevant = true;
+        }
+    }
+    return relevant;
+}
+
+bool BlockSync::sync(const std::vector<agent::Port>& ports) {
     std::vector<ifupdown::Port> block;
     block.reserve(ports.size());
     std::set<std::string> now;
@@ -51,11 +89,13 @@ void BlockSync::sync(const std::vector<agent::Port>& ports) {
                                                    {"ports", block.size()},
                                                    {"pending_file", result.pending_written}});
         }
+        return true;
     } catch (const std::exception& error) {
         spdlog::error("{}: cannot update the {} block: {}", file_.path().string(), tag_,
                       error.what());
         journal_.record("interfaces_update_failed",
                         {{"path", file_.path().string()}, {"error", error.what()}});
+        return false;
     }
 }
 

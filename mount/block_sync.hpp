@@ -1,5 +1,7 @@
 // Keeps the bounded block in the interfaces file in step with the core's ports. Called from the
-// daemon's loop after the core changed; writes nothing when the block is already right.
+// daemon's loop after the core changed, and after someone else rewrote the file (a Proxmox GUI
+// save renames a new file over it, dropping or moving the block): the loop polls watch_fd(), an
+// inotify watch on the file's directory. Writes nothing when the block is already right.
 #pragma once
 
 #include <set>
@@ -7,6 +9,7 @@
 #include <vector>
 
 #include "agent/core.hpp"
+#include "agent/unique_fd.hpp"
 #include "config/config.hpp"
 #include "ifupdown/interfaces_file.hpp"
 
@@ -17,8 +20,15 @@ class BlockSync {
     BlockSync(const config::Config& config, agent::Journal& journal);
     // Rewrites the block for `ports` if it differs; logs and records what it did. Never throws:
     // a file that cannot be written is reported and retried at the next change.
-    void sync(const std::vector<agent::Port>& ports);
+    // Returns false when the file could not be written (retry later).
+    bool sync(const std::vector<agent::Port>& ports);
     std::uint64_t writes() const { return writes_; }
+
+    // The inotify descriptor to poll (-1 when the directory cannot be watched: then only port
+    // changes rewrite the block). drain_watch() reads its events and says whether the interfaces
+    // file or its pending .new copy was replaced, written, created or deleted.
+    int watch_fd() const { return watch_.get(); }
+    bool drain_watch();
 
   private:
     ifupdown::InterfacesFile file_;
@@ -29,6 +39,9 @@ class BlockSync {
     // moved them away from the markers.
     std::set<std::string> written_;
     std::uint64_t writes_ = 0;
+    UniqueFd watch_;
+    std::string file_name_;     // the interfaces file's name in its directory
+    std::string pending_name_;  // and its pending copy's
 };
 
 }  // namespace opa::mount

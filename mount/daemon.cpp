@@ -6,13 +6,16 @@
 #include <sys/signalfd.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cerrno>
+#include <chrono>
 #include <cstring>
 #include <future>
 #include <map>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <stdexcept>
 
 #include <sdbus-c++/sdbus-c++.h>
@@ -477,7 +480,18 @@ int run_daemon(const DaemonOptions& options) {
     const auto watchdog = watchdog_period();
     auto next_watchdog = std::chrono::steady_clock::now();
 
-    block->sync(core.ports());
+    // When the block is next synced outside a port change: after someone else rewrote the file
+    // (debounced), or to retry a write that failed (a full disk).
+    std::optional<std::chrono::steady_clock::time_point> block_due;
+    constexpr auto kBlockRetry = std::chrono::seconds(5);
+    auto sync_block = [&](const std::vector<agent::Port>& ports) {
+        if (block->sync(ports)) {
+            block_due.reset();
+        } else {
+            block_due = std::chrono::steady_clock::now() + kBlockRetry;
+        }
+    };
+    sync_block(core.ports());
     // Who plugged what, read from OVSDB (never written).
     OvsdbFeed ovsdb(netwatch::default_ovsdb_socket(), config.bridge_name, core, journal);
 
@@ -486,6 +500,7 @@ int run_daemon(const DaemonOptions& options) {
         pollfd fds[] = {{signal_fd.get(), POLLIN, 0},
                         {wakeup.fd(), POLLIN, 0},
                         {watcher->fd(), POLLIN, 0},
+                        {block->watch_fd(), POLLIN, 0},
                         {ovsdb.fd(), POLLIN, 0}};
         int timeout_ms = -1;
         {
@@ -505,6 +520,13 @@ int run_daemon(const DaemonOptions& options) {
                 next_watchdog = now + *watchdog;
             }
             const auto wait = std::chrono::ceil<std::chrono::milliseconds>(next_watchdog - now);
+            if (timeout_ms < 0 || wait.count() < timeout_ms)
+                timeout_ms = static_cast<int>(wait.count());
+        }
+        if (block_due) {
+            const auto wait = std::max<std::chrono::milliseconds>(
+                std::chrono::milliseconds(0), std::chrono::ceil<std::chrono::milliseconds>(
+                                                  *block_due - std::chrono::steady_clock::now()));
             if (timeout_ms < 0 || wait.count() < timeout_ms)
                 timeout_ms = static_cast<int>(wait.count());
         }
@@ -531,7 +553,7 @@ int run_daemon(const DaemonOptions& options) {
                 // The bridge may have been set up after the agent started.
                 if (bridge_device.empty()) bridge_device.refresh(*nm, config.bridge_name);
                 const auto ports = core.ports();
-                block->sync(ports);
+                sync_block(ports);
                 notify_status("serving " + std::to_string(ports.size()) + " ports on " +
                               config.bridge_name);
             }
@@ -549,7 +571,7 @@ int run_daemon(const DaemonOptions& options) {
                         }
                         watcher = std::move(fresh);
                         block = std::make_unique<BlockSync>(config, journal);
-                        block->sync(core.ports());
+                        sync_block(core.ports());
                         spdlog::info("configuration reloaded from {}", options.config_path);
                         journal.record("config_reloaded", {{"path", options.config_path}});
                         reload.done.set_value();
@@ -569,6 +591,15 @@ int run_daemon(const DaemonOptions& options) {
                 bridge_device.refresh(*nm, config.bridge_name);
             }
         }
+        if ((fds[3].revents & POLLIN) && block->drain_watch()) {
+            // Someone else wrote the file (our own writes come back here too, and then find
+            // nothing to change): look again once the writer is done.
+            block_due = std::chrono::steady_clock::now() + config.debounce_ms;
+        }
+        if (block_due && std::chrono::steady_clock::now() >= *block_due) {
+            block_due.reset();
+            sync_block(core.ports());
+        }
         std::optional<netwatch::LinkBatch> batch;
         {
             std::lock_guard lock(watcher_mutex);
@@ -579,7 +610,7 @@ int run_daemon(const DaemonOptions& options) {
             std::lock_guard lock(watcher_mutex);
             handle_links(*batch, config, *watcher, core, journal);
         }
-        if (fds[3].revents & (POLLIN | POLLHUP | POLLERR))
+        if (fds[4].revents & (POLLIN | POLLHUP | POLLERR))
             ovsdb.on_readable(OvsdbFeed::Clock::now());
         ovsdb.on_timer(OvsdbFeed::Clock::now());
     }

@@ -10,6 +10,8 @@
 #                                with DBUS_SYSTEM_BUS_ADDRESS and OVS_RUNDIR pointing at the sandbox
 #   scripts/sandbox.sh down      stop everything it started, delete the namespace (idempotent)
 #   scripts/sandbox.sh restart-nm   stop NetworkManager and start it again (for fault tests)
+#   scripts/sandbox.sh restart-ovs  stop ovs-vswitchd and ovsdb-server and start them again on the
+#                                   same database (for fault tests)
 #
 # Env: OPA_SANDBOX (namespace name, default opa-sandbox), OPA_SANDBOX_STATE (default
 #      /run/ovs-port-agent-sandbox/$OPA_SANDBOX), NM_OVS_PREFIX (see build-nm-ovs.sh),
@@ -59,10 +61,17 @@ if [ "${1:-}" = --inner ]; then
     dbus-daemon --config-file="$STATE/bus.conf" --fork --print-pid >"$STATE/dbus.pid"
 
     ovsdb-tool create /etc/openvswitch/conf.db /usr/share/openvswitch/vswitch.ovsschema
+    exec "$0" --start-ovs init
+fi
+
+if [ "${1:-}" = --start-ovs ]; then
+    # Inside the stack's namespaces: ovsdb-server on the existing database, then ovs-vswitchd.
     ovsdb-server /etc/openvswitch/conf.db \
         --remote=punix:/run/openvswitch/db.sock --remote=punix:"$OVSDB_SOCKET" \
         --pidfile=/run/openvswitch/ovsdb-server.pid --detach --log-file="$STATE/ovsdb-server.log"
-    ovs-vsctl --no-wait init   # database initialisation only, no bridge or port
+    if [ "${2:-}" = init ]; then
+        ovs-vsctl --no-wait init   # database initialisation only, no bridge or port
+    fi
     ovs-vswitchd unix:/run/openvswitch/db.sock --pidfile=/run/openvswitch/ovs-vswitchd.pid --detach \
         --log-file="$STATE/ovs-vswitchd.log"
     cp /run/openvswitch/ovsdb-server.pid "$STATE/ovsdb-server.pid"
@@ -279,11 +288,26 @@ cmd_restart_nm() {
     log "NetworkManager restarted, pid $(cat "$STATE/nm.pid")"
 }
 
+cmd_restart_ovs() {
+    local dbus
+    # The stack's mount namespace (its tmpfs /etc/openvswitch with the database) lives on in the
+    # bus daemon while OVS is down.
+    dbus=$(pid_of dbus.pid dbus-daemon) || die "the sandbox is not up"
+    stop_pid ovs-vswitchd.pid ovs-vswitchd
+    stop_pid ovsdb-server.pid ovsdb-server
+    nsenter -t "$dbus" -n -m -- env OPA_SANDBOX="$NS" OPA_SANDBOX_STATE="$STATE" \
+        "$HERE/sandbox.sh" --start-ovs >>"$STATE/inner.log" 2>&1 || die "starting OVS again failed"
+    pid_of ovsdb-server.pid ovsdb-server >/dev/null && pid_of ovs-vswitchd.pid ovs-vswitchd >/dev/null ||
+        die "OVS did not come back"
+    log "OVS restarted: ovsdb-server $(cat "$STATE/ovsdb-server.pid"), ovs-vswitchd $(cat "$STATE/ovs-vswitchd.pid")"
+}
+
 case "${1:-}" in
     up) cmd_up ;;
     down) cmd_down ;;
     status) cmd_status ;;
     exec) shift; cmd_exec "$@" ;;
     restart-nm) cmd_restart_nm ;;
-    *) echo "usage: $0 up|down|status|exec CMD...|restart-nm" >&2; exit 2 ;;
+    restart-ovs) cmd_restart_ovs ;;
+    *) echo "usage: $0 up|down|status|exec CMD...|restart-nm|restart-ovs" >&2; exit 2 ;;
 esac

@@ -1,0 +1,107 @@
+#!/bin/bash
+# fault_kill.sh SANDBOX_SH AGENT -- the agent SIGKILLed at random moments during 100 mkdir/rmdir
+# on its port tree, restarted each time (the dead FUSE mount left behind must not stop it). Once
+# before a restart the ledger also gets a torn last line, as a kill in the middle of a write
+# leaves. After the last restart: every profile the agent owns in NetworkManager belongs to a
+# port in the tree, the tree, NM and OVSDB list the same ports, the interfaces block lists each
+# once, the torn line was repaired and recorded, `ledger verify` passes.
+# FT_SEED=N repeats a run (the seed is printed first).
+SANDBOX=$1
+AGENT=$2
+FT_NAME=kill
+. "$(dirname "$0")/fault_lib.sh"
+trap ft_cleanup EXIT
+
+seed=${FT_SEED:-$(($(date +%s) % 32768))}
+note "seed $seed (repeat with FT_SEED=$seed)"
+RANDOM=$seed
+ops=${FT_OPS:-100}
+kills=${FT_KILLS:-6}
+links=8
+
+printf 'auto lo\niface lo inet loopback\n' >"$tmp/interfaces"
+# Links named outside include_prefixes: only a mkdir makes them ports.
+write_config '["veth", "tap"]'
+sandbox_up
+sx bash -c "for i in \$(seq 0 $((links - 1))); do ip link add fk\$i type veth peer name fk\${i}p; done"
+start_agent
+
+# The operations at which the agent is killed, while the operation runs.
+declare -A kill_at=()
+while [ ${#kill_at[@]} -lt "$kills" ]; do kill_at[$((RANDOM % ops))]=1; done
+note "kills during operations: $(printf '%s\n' "${!kill_at[@]}" | sort -n | tr '\n' ' ')"
+failed_ops=0
+restarts=0
+torn_written=0
+for op in $(seq 0 $((ops - 1))); do
+    name=fk$((RANDOM % links))
+    if [ -d "$tmp/ports/$name" ]; then cmd=(rmdir "$tmp/ports/$name"); else cmd=(mkdir "$tmp/ports/$name"); fi
+    if [ -n "${kill_at[$op]:-}" ]; then
+        "${cmd[@]}" 2>/dev/null &
+        op_pid=$!
+        delay_ms=$((RANDOM % 400))
+        # The kill lands at a random moment of the operation or of the work it started; this
+        # sleep is the fault's timing, not a wait for a condition.
+        sleep "$(printf '0.%03d' "$delay_ms")"
+        note "op $op (${cmd[0]} $name): SIGKILL after ${delay_ms} ms"
+        kill_agent
+        wait "$op_pid" 2>/dev/null || failed_ops=$((failed_ops + 1))
+        if [ "$torn_written" = 0 ]; then
+            # A kill in the middle of a ledger write: a last line without its newline.
+            printf '{"action":"port_attached","details":{"port":"fk' >>"$tmp/ledger.jsonl"
+            torn_written=1
+        fi
+        start_agent
+        restarts=$((restarts + 1))
+        [ "$(grep -c "mountpoint $tmp/ports: stale mount removed" "$tmp/agent.log")" = "$restarts" ] ||
+            fail "restart $restarts did not report removing the stale mount"
+    else
+        "${cmd[@]}" 2>/dev/null || failed_ops=$((failed_ops + 1))
+    fi
+done
+note "$ops operations, $restarts kills and restarts, $failed_ops operations failed (expected near a kill)"
+
+# The agent settles: the tree, NetworkManager and OVSDB agree, every port is activated.
+consistent() {
+    local tree nm ovs block st p
+    tree=$(tree_ports)
+    nm=$(profile_ports)
+    ovs=$(ovs_ports)
+    block=$(block_ports)
+    [ "$tree" = "$nm" ] && [ "$tree" = "$ovs" ] && [ "$tree" = "$block" ] || return 1
+    for p in $tree; do
+        st=$(cat "$tmp/ports/$p/state") || return 1
+        [ "$st" = activated ] || return 1
+    done
+}
+settle_start=$(now_ms)
+end=$(($(date +%s) + 60))
+until consistent; do
+    if [ "$(date +%s)" -ge "$end" ]; then
+        echo "tree:    $(tree_ports | tr '\n' ' ')" >&2
+        echo "NM:      $(agent_profiles | tr '\n' ' ')" >&2
+        echo "OVSDB:   $(ovs_ports | tr '\n' ' ')" >&2
+        echo "block:   $(block_ports | tr '\n' ' ')" >&2
+        fail "the tree, NetworkManager, OVSDB and the block do not agree after 60 s"
+    fi
+    sleep 0.2
+done
+note "consistent $(($(now_ms) - settle_start)) ms after the last operation"
+note "settled: $(tree_ports | wc -l) ports: $(tree_ports | tr '\n' ' ')"
+
+# No orphan profiles: every port:/member: profile of the agent names a port of the tree, and
+# each port has exactly one of each.
+for p in $(tree_ports); do
+    [ "$(agent_profiles | grep -cxE "(port|member):$p")" = 2 ] || fail "$p does not have exactly one port and one member profile: $(agent_profiles | tr '\n' ' ')"
+done
+dups=$(block_ports | uniq -d)
+[ -z "$dups" ] || fail "duplicate stanzas in the block: $dups"
+[ "$(grep -c '^# BEGIN ovs-port-agent' "$tmp/interfaces")" = 1 ] || fail "not exactly one block"
+[ "$(grep -c '^iface lo inet loopback' "$tmp/interfaces")" = 1 ] || fail "the admin's stanza is damaged"
+
+stop_agent
+ledger_verify >"$tmp/verify.out" 2>&1 || fail "ledger verify: $(cat "$tmp/verify.out")"
+grep -q '"action":"ledger_recovered"' "$tmp/ledger.jsonl" || fail "the torn tail's repair is not recorded in the ledger"
+ls "$tmp"/ledger.jsonl.torn-* >/dev/null 2>&1 || fail "the torn bytes were not kept aside"
+[ "$(grep -c '"action":"agent_started"' "$tmp/ledger.jsonl")" = $((restarts + 1)) ] || fail "not every start is in the ledger"
+note "PASS (seed $seed)"
