@@ -163,6 +163,13 @@ void handle_links(const netwatch::LinkBatch& batch, const config::Config& config
                 // Proxmox knowledge: the guest's own config says where the NIC goes. Missing or
                 // unreadable configs are not an error (the guest's tag and trunks, if any, come
                 // through the core's default_options).
+                // A port someone asked for by name (mkdir, D-Bus) is attached when its link
+                // appears, whoever's config names it: the request was explicit.
+                const auto requested = core.port(name);
+                if (requested && requested->origin == agent::Origin::Request) {
+                    core.link_appeared(name, core_kind(event.link.kind));
+                    break;
+                }
                 if (auto nic = proxmox::nic_for_ifname(config.pve_root, name)) {
                     // nic_for_ifname answers only for guest NIC names.
                     const naming::GuestNic guest = *naming::parse_guest_ifname(name);
@@ -300,6 +307,13 @@ int run_daemon(const DaemonOptions& options) {
     // A guest NIC's VLAN tag and trunks from its Proxmox config.
     core_options.default_options =
         [pve_root](const std::string& name) -> std::optional<agent::PortOptions> {
+        auto guest = naming::parse_guest_ifname(name);
+        if (!guest) return std::nullopt;
+        auto config = proxmox::read_guest_config(pve_root, guest->kind, guest->vmid);
+        if (!config) return std::nullopt;
+        for (const std::string& problem : config->problems) {
+            spdlog::warn("guest {} config: {} (line skipped)", guest->vmid, problem);
+        }
         auto nic = proxmox::nic_for_ifname(pve_root, name);
         if (!nic) return std::nullopt;
         agent::PortOptions defaults;

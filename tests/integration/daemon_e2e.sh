@@ -132,15 +132,21 @@ wait_for 20 "the agent's profiles deleted" bash -c "[ \$(\"$SANDBOX\" exec busct
 wait_for 10 "an empty block" bash -c "! grep -q '^allow-ovsbr0 ' '$tmp/interfaces'"
 sx ip link show other0 >/dev/null || fail "other0 was touched"
 
-# A guest's Proxmox config decides: CT 150's port gets its VLAN tag; CT 151's NIC is on another
-# bridge and is left alone.
+# A guest's Proxmox config decides: CT 150's NIC is on our bridge, so Proxmox's start hook plugs
+# it (simulated exactly: del-port, then add-port with the tag) and the agent leaves it to Proxmox
+# and shows it as external; CT 151's NIC is on another bridge and is left alone.
 sx bash -c 'ip link add veth150i0 type veth peer name veth150i0p; ip link add veth151i0 type veth peer name veth151i0p'
-wait_for 20 "veth150i0 attached" bash -c "\"$SANDBOX\" exec ovs-vsctl --timeout=5 list-ports ovsbr0 | grep -qx veth150i0"
-[ "$(sx ovs-vsctl --timeout=5 get port veth150i0 tag)" = 10 ] || fail "veth150i0 lacks the guest's VLAN tag 10"
+wait_for 10 "veth150i0 left to Proxmox" grep -q "veth150i0: Proxmox plugs it into ovsbr0 itself" "$tmp/agent.log"
+sx bash -c 'ovs-vsctl --timeout=5 del-port veth150i0 2>/dev/null; ovs-vsctl --timeout=5 add-port ovsbr0 veth150i0 tag=10' ||
+    fail "the simulated Proxmox hook failed for veth150i0"
+wait_for 10 "veth150i0 shown as external" grep -qx external "$tmp/ports/veth150i0/state"
+[ "$(sx ovs-vsctl --timeout=5 get port veth150i0 tag)" = 10 ] || fail "veth150i0 lost the guest's VLAN tag 10"
+grep -q '^iface veth150i0' "$tmp/interfaces" && fail "an external port is in the agent's block"
 ports | grep -qx veth151i0 && fail "veth151i0 was attached although its guest config names another bridge"
 grep -q "veth151i0: the guest's config puts it on bridge vmbr0" "$tmp/agent.log" || fail "no word about veth151i0"
-sx bash -c 'ip link del veth150i0; ip link del veth151i0'
-wait_for 20 "veth150i0 detached" bash -c "! \"$SANDBOX\" exec ovs-vsctl --timeout=5 list-ports ovsbr0 | grep -qx veth150i0"
+# Proxmox's stop: the link goes and its hook deletes the port.
+sx bash -c 'ip link del veth150i0; ip link del veth151i0; ovs-vsctl --timeout=5 del-port veth150i0'
+wait_for 10 "veth150i0 gone from the tree" bash -c "[ ! -e '$tmp/ports/veth150i0' ]"
 
 # ReloadConfig: a new prefix applies at once (other0 becomes a port); a bad file or a key that
 # needs a restart is refused with a named error and changes nothing.
