@@ -41,12 +41,12 @@ void read_vlan(NmClient& nm, OwnedPort& port) {
         auto first = range.find("start");
         auto last = range.find("end");
         if (first == range.end() || last == range.end() ||
-            !first->second.containsValueOfType<std::uint32_t>() ||
-            !last->second.containsValueOfType<std::uint32_t>()) {
+            !first->second.containsValueOfType<std::uint64_t>() ||
+            !last->second.containsValueOfType<std::uint64_t>()) {
             continue;
         }
-        port.trunks.push_back({static_cast<std::uint16_t>(first->second.get<std::uint32_t>()),
-                               static_cast<std::uint16_t>(last->second.get<std::uint32_t>())});
+        port.trunks.push_back({static_cast<std::uint16_t>(first->second.get<std::uint64_t>()),
+                               static_cast<std::uint16_t>(last->second.get<std::uint64_t>())});
     }
 }
 

@@ -143,8 +143,9 @@ Settings port_profile(const std::string& name, const ProfileCommon& common,
     if (!vlan.trunks.empty()) {
         std::vector<std::map<std::string, sdbus::Variant>> trunks;
         for (const VlanRange& r : vlan.trunks) {
-            trunks.push_back({{"start", sdbus::Variant(std::uint32_t{r.first})},
-                              {"end", sdbus::Variant(std::uint32_t{r.last})}});
+            // NM 1.42 reads the ends as uint64 ("t"); other types are silently dropped.
+            trunks.push_back({{"start", sdbus::Variant(std::uint64_t{r.first})},
+                              {"end", sdbus::Variant(std::uint64_t{r.last})}});
         }
         port["trunks"] = sdbus::Variant(trunks);
     }

@@ -56,8 +56,9 @@ TEST(NmProfiles, PortProfileCarriesTagTrunksAndOwnership) {
     EXPECT_EQ(s["ovs-port"]["vlan-mode"].get<std::string>(), "native-untagged");
     auto trunks = s["ovs-port"]["trunks"].get<std::vector<std::map<std::string, sdbus::Variant>>>();
     ASSERT_EQ(trunks.size(), 1u);
-    EXPECT_EQ(trunks[0]["start"].get<std::uint32_t>(), 20u);
-    EXPECT_EQ(trunks[0]["end"].get<std::uint32_t>(), 30u);
+    // NM 1.42.4 reads the range ends as uint64 only (uint32 ones are dropped without an error).
+    EXPECT_EQ(trunks[0]["start"].get<std::uint64_t>(), 20u);
+    EXPECT_EQ(trunks[0]["end"].get<std::uint64_t>(), 30u);
     auto ids = s["ovs-external-ids"]["data"].get<std::map<std::string, std::string>>();
     EXPECT_EQ(ids["owner"], "ovs-port-agent");
     EXPECT_EQ(ids["vmid"], "100");
