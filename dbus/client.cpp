@@ -45,7 +45,7 @@ auto calling(std::string_view method, Call&& call) -> decltype(call()) {
 
 // The generated proxy, without signal subscriptions: the CLI only calls. (registerProxy() is
 // never called, so no match rule is added and no event loop is needed.)
-class AgentClient::Proxy : public sdbus::ProxyInterfaces<dev::ovs::PortAgent1_proxy> {
+class AgentClient::Proxy final : public sdbus::ProxyInterfaces<dev::ovs::PortAgent1_proxy> {
   public:
     explicit Proxy(sdbus::IConnection& connection)
         : ProxyInterfaces(connection, kBusName, kObjectPath) {}

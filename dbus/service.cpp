@@ -115,7 +115,7 @@ class SignalQueue {
 
 }  // namespace
 
-class Service::Impl : public sdbus::AdaptorInterfaces<dev::ovs::PortAgent1_adaptor> {
+class Service::Impl final : public sdbus::AdaptorInterfaces<dev::ovs::PortAgent1_adaptor> {
   public:
     Impl(sdbus::IConnection& connection, agent::Core& core, ServiceOptions options)
         : AdaptorInterfaces(connection, kObjectPath),

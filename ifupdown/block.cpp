@@ -423,6 +423,19 @@ std::string apply_block(std::string_view existing, std::string_view tag, std::st
         const auto first_removed = std::find(removed.begin(), removed.end(), true);
         if (first_removed != removed.end()) position = first_removed - removed.begin();
     }
+    // An option line with no stanza of its own right after the block (past blank and comment
+    // lines) would make the block's lines interior lines of the stanza above (parser.hpp), and the
+    // next apply would not find the block again. ifupdown2 rejects such a file anyway; the block
+    // then goes to the end of the file.
+    if (position != kNone && replaced_last == kNone) {
+        for (std::size_t i = position; i < items.size(); ++i) {
+            if (removed[i] || items[i].kind == ItemKind::kBlank ||
+                items[i].kind == ItemKind::kComment)
+                continue;
+            if (items[i].kind == ItemKind::kStrayOption) position = kNone;
+            break;
+        }
+    }
 
     std::string out;
     out.reserve(existing.size() + block.size() + 2);

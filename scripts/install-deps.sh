@@ -15,7 +15,7 @@ RUNTIME_PKGS=(
     libsystemd0 dbus openvswitch-switch iproute2 util-linux
 )
 BUILD_PKGS=(
-    cmake g++ make pkg-config git clang-format
+    cmake g++ make pkg-config git clang-format clang libclang-rt-14-dev
     libfuse3-dev libsdbus-c++-dev libsdbus-c++-bin libnl-3-dev libnl-route-3-dev
     libtomlplusplus-dev libssl-dev libspdlog-dev libfmt-dev libgtest-dev libgmock-dev
     libsystemd-dev libcli11-dev nlohmann-json3-dev

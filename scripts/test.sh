@@ -3,7 +3,10 @@
 # build and an AddressSanitizer + UndefinedBehaviorSanitizer build. The sandbox tests (real
 # NetworkManager with OVS in a network namespace) need root; as another user they are skipped.
 #
-# Env: OPA_TEST_BUILDS="release asan" (which builds to test), OPA_JOBS (default: nproc)
+# Then the libFuzzer targets run for a bounded time each (scripts/fuzz.sh, clang).
+#
+# Env: OPA_TEST_BUILDS="release asan" (which builds to test), OPA_JOBS (default: nproc),
+#      OPA_FUZZ_SECONDS (per fuzz target, default 30 here; 0 skips fuzzing)
 set -euo pipefail
 cd "$(dirname "$(readlink -f "$0")")/.."
 t0=$(date +%s)
@@ -36,4 +39,9 @@ for b in ${OPA_TEST_BUILDS:-release asan}; do
         *) echo "test: unknown build '$b'" >&2; exit 2 ;;
     esac
 done
+fuzz_seconds=${OPA_FUZZ_SECONDS:-30}
+if [ "$fuzz_seconds" != 0 ]; then
+    echo "== fuzz: ${fuzz_seconds} s per target"
+    OPA_FUZZ_SECONDS=$fuzz_seconds OPA_JOBS=$jobs scripts/fuzz.sh
+fi
 echo "test: all builds passed in $(($(date +%s) - t0)) s"

@@ -286,6 +286,21 @@ INSTANTIATE_TEST_SUITE_P(
                     "trunk range"}),
     [](const testing::TestParamInfo<InvalidCase>& info) { return info.param.name; });
 
+// Found by fuzzing (tests/fuzz/fuzz_interfaces): the block took the place of a removed `auto`
+// line that an option line without a stanza followed; that line then made the block's lines part
+// of the stanza above, and the next apply added a second block.
+TEST(IfupdownApplyFuzz, BlockBeforeStrayOptionLineGoesToTheEnd) {
+    const std::string text = "iface eno1 inet manual\nauto vi100\n\tmtu 1500\n";
+    ApplyOptions options;
+    options.previously_managed = {"vi100"};
+    const std::string out = apply_block(text, kTag, kBridge, {}, options);
+    EXPECT_EQ(out,
+              "iface eno1 inet manual\n\tmtu 1500\n\n# BEGIN ovs-port-agent\n"
+              "# END ovs-port-agent\n");
+    EXPECT_EQ(apply_block(out, kTag, kBridge, {}, options), out);
+    EXPECT_TRUE(scan_block(out, kTag, kBridge, {}, options).clean());
+}
+
 TEST(IfupdownScan, ReportsWhatAGuiSaveLeft) {
     const BlockScan scan = scan_block(kGuiSavedFile, kTag, kBridge);
     EXPECT_EQ(scan.complete_blocks, 0u);
