@@ -57,12 +57,15 @@ struct detail::ServerContext {
 namespace {
 using detail::ServerContext;
 
-// Attributes and entries are not cached by the kernel (timeout 0): every stat and lookup asks
-// the tree, so a change made by NetworkManager or another door shows at once and no kernel
-// cache invalidation is needed. The cost is one request per stat, which a tree of a few hundred
-// ports easily affords.
-constexpr double kAttrTimeout = 0.0;
-constexpr double kEntryTimeout = 0.0;
+// The kernel keeps names and the attributes of directories and links for a second; the tree
+// tells it to drop them when a port changes (PortTree::set_invalidation_hook), so `ls -l` of a
+// large tree costs one request per entry, not several. Files' attributes are never cached:
+// their size is what the next read returns (state, info, the ledger that grows with every
+// action), and a stale size would cut a read short.
+constexpr double kEntryTimeout = 1.0;
+constexpr double kDirAttrTimeout = 1.0;
+
+double attr_timeout(FileType type) { return type == FileType::Regular ? 0.0 : kDirAttrTimeout; }
 
 ServerContext& context_of(fuse_req_t req) {
     return *static_cast<ServerContext*>(fuse_req_userdata(req));
@@ -127,7 +130,7 @@ void reply_entry(fuse_req_t req, const NodeAttr& attr) {
     entry.ino = attr.ino;
     entry.generation = 1;  // numbers are never reused while mounted (inode_table.hpp)
     entry.attr = to_stat(attr);
-    entry.attr_timeout = kAttrTimeout;
+    entry.attr_timeout = attr_timeout(attr.type);
     entry.entry_timeout = kEntryTimeout;
     fuse_reply_entry(req, &entry);
 }
@@ -156,7 +159,7 @@ void op_getattr(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
         auto attr = tree_of(req).getattr(ino, file.get());
         if (!attr.ok()) return void(fuse_reply_err(req, attr.error()));
         const struct stat st = to_stat(*attr);
-        fuse_reply_attr(req, &st, kAttrTimeout);
+        fuse_reply_attr(req, &st, attr_timeout(attr->type));
     });
 }
 
@@ -172,7 +175,7 @@ void op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat* attr, int to_set, f
         auto result = tree_of(req).truncate(ino, static_cast<std::uint64_t>(attr->st_size), uid);
         if (!result.ok()) return void(fuse_reply_err(req, result.error()));
         const struct stat st = to_stat(*result);
-        fuse_reply_attr(req, &st, kAttrTimeout);
+        fuse_reply_attr(req, &st, attr_timeout(result->type));
     });
 }
 
@@ -420,8 +423,11 @@ FuseServer::FuseServer(agent::Core& core, TreeOptions tree_options, MountOptions
     mounted_ = true;
 
     try {
+        notifier_ = std::thread([this] { run_notifier(); });
+        tree_->set_invalidation_hook([this](const Invalidation& drop) { invalidate(drop); });
         start_loop();
     } catch (...) {
+        stop_notifier();
         fuse_session_unmount(session_.get());  // leave no mount without a server behind
         session_.reset();
         throw;
@@ -451,6 +457,46 @@ void FuseServer::start_loop() {
     });
 }
 
+// Attributes are dropped at once: that takes no lock the kernel could hold for our request
+// (offset -1: the page cache stays, and files have none worth keeping: keep_cache is off).
+void FuseServer::invalidate(const Invalidation& drop) {
+    for (Ino ino : drop.inodes) {
+        fuse_lowlevel_notify_inval_inode(session_.get(), ino, -1, 0);  // ENOENT: not cached
+    }
+    if (drop.entries.empty()) return;
+    std::lock_guard lock(notify_mutex_);
+    pending_entries_.insert(pending_entries_.end(), drop.entries.begin(), drop.entries.end());
+    notify_changed_.notify_one();
+}
+
+void FuseServer::run_notifier() {
+    sigset_t all;
+    sigfillset(&all);
+    pthread_sigmask(SIG_BLOCK, &all, nullptr);
+    std::unique_lock lock(notify_mutex_);
+    for (;;) {
+        notify_changed_.wait(lock,
+                             [this] { return notifier_stopping_ || !pending_entries_.empty(); });
+        if (notifier_stopping_) return;
+        const auto [parent, name] = std::move(pending_entries_.front());
+        pending_entries_.pop_front();
+        lock.unlock();
+        // ENOENT: the kernel had no such name cached.
+        fuse_lowlevel_notify_inval_entry(session_.get(), parent, name.c_str(), name.size());
+        lock.lock();
+    }
+}
+
+void FuseServer::stop_notifier() {
+    tree_->set_invalidation_hook({});
+    {
+        std::lock_guard lock(notify_mutex_);
+        notifier_stopping_ = true;
+        notify_changed_.notify_all();
+    }
+    if (notifier_.joinable()) notifier_.join();
+}
+
 FuseServer::~FuseServer() { stop(); }
 
 std::size_t FuseServer::open_handles() const {
@@ -472,6 +518,8 @@ void FuseServer::abort_connection() {
 void FuseServer::stop() {
     std::lock_guard stop_lock(stop_mutex_);
     if (!session_) return;
+    // While the loop still answers: a name being dropped may wait for a request in progress.
+    stop_notifier();
     fuse_session* session = session_.get();
     const std::string where = mount_options_.mountpoint.string();
     bool unmounted = false;
@@ -531,7 +579,19 @@ MountpointRecovery recover_mountpoint(const std::filesystem::path& mountpoint) {
         if (::stat(where.c_str(), &st) == 0) {
             if (!S_ISDIR(st.st_mode)) throw FsError(where + " is not a directory");
             if (mounted_fstype(mountpoint) == "fuse.ovs-ports") {
-                throw FsError(where + " is already served by a running ovs-port-agent");
+                // The stat may have come from the kernel's attribute cache (the root's
+                // attributes are kept for a second, also after the server died); statfs is
+                // never cached, so it tells a dead mount by ENOTCONN.
+                struct statvfs sv {};
+                if (::statvfs(where.c_str(), &sv) == 0 || errno != ENOTCONN) {
+                    throw FsError(where + " is already served by a running ovs-port-agent");
+                }
+                if (::umount2(where.c_str(), MNT_DETACH) != 0) {
+                    throw FsError("cannot unmount the stale mount on " + where + ": " +
+                                  errno_text(errno));
+                }
+                recovered = true;
+                continue;
             }
             return recovered ? MountpointRecovery::StaleUnmounted : MountpointRecovery::Ready;
         }

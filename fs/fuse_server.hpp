@@ -10,10 +10,13 @@
 
 #include <chrono>
 #include <condition_variable>
+#include <deque>
 #include <filesystem>
 #include <memory>
 #include <mutex>
+#include <string>
 #include <thread>
+#include <utility>
 
 #include "agent/core.hpp"
 #include "fs/port_tree.hpp"
@@ -60,6 +63,9 @@ class FuseServer {
         void operator()(fuse_session* session) const;
     };
     void start_loop();
+    void invalidate(const Invalidation& drop);
+    void run_notifier();
+    void stop_notifier();
     bool wait_loop_done(std::chrono::milliseconds timeout);
     void abort_connection();
 
@@ -70,6 +76,15 @@ class FuseServer {
     std::thread loop_thread_;
     dev_t device_ = 0;  // the mount's st_dev: names its /sys/fs/fuse/connections entry
     bool mounted_ = false;
+
+    // Names to drop from the kernel's dentry cache, sent by a thread of their own: the kernel
+    // locks the parent directory for that, which it already holds while our mkdir or rmdir
+    // (whose change caused the drop) runs.
+    std::thread notifier_;
+    std::mutex notify_mutex_;
+    std::condition_variable notify_changed_;
+    std::deque<std::pair<Ino, std::string>> pending_entries_;
+    bool notifier_stopping_ = false;
 
     std::mutex stop_mutex_;  // serialises stop()
     std::mutex loop_mutex_;

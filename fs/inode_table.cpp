@@ -23,6 +23,13 @@ std::optional<NodeKey> InodeTable::key_for(Ino ino) const {
     return by_ino_[ino - 1];
 }
 
+std::optional<Ino> InodeTable::find(const NodeKey& key) const {
+    std::lock_guard lock(mutex_);
+    auto it = by_key_.find(key);
+    if (it == by_key_.end()) return std::nullopt;
+    return it->second;
+}
+
 std::size_t InodeTable::size() const {
     std::lock_guard lock(mutex_);
     return by_ino_.size();

@@ -46,6 +46,8 @@ class InodeTable {
     // The node's number, allocated on first use.
     Ino ino_for(const NodeKey& key);
     std::optional<NodeKey> key_for(Ino ino) const;
+    // The node's number if it has one (never allocates).
+    std::optional<Ino> find(const NodeKey& key) const;
     std::size_t size() const;
 
   private:

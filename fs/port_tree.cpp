@@ -100,11 +100,20 @@ PortTree::PortTree(agent::Core& core, TreeOptions options)
             std::lock_guard lock(link->mutex);
             if (link->tree) link->tree->on_port_changed(name, port);
         });
+    const std::vector<agent::Port> ports = core_.ports();
     std::lock_guard lock(mutex_);
-    for (const agent::Port& port : core_.ports()) {
-        known_ports_.insert(port.name);
+    for (const agent::Port& port : ports) {
+        if (known_ports_.insert(port.name).second && !is_reserved_name(port.name)) {
+            ++visible_count_;
+        }
+        if (port.options.vmid) vmid_[port.name] = *port.options.vmid;
         core_errors_seen_[port.name] = port.last_error;
     }
+}
+
+void PortTree::set_invalidation_hook(std::function<void(const Invalidation&)> hook) {
+    std::lock_guard lock(hook_mutex_);
+    hook_ = std::move(hook);
 }
 
 PortTree::~PortTree() {
@@ -114,18 +123,81 @@ PortTree::~PortTree() {
 
 void PortTree::on_port_changed(const std::string& name, const std::optional<agent::Port>& port) {
     const auto now = SystemClock::now();
-    std::lock_guard lock(mutex_);
-    if (!port) {
-        if (known_ports_.erase(name)) set_changed_ = now;
-        errors_.erase(name);
-        core_errors_seen_.erase(name);
-        return;
+    bool set_changed = false;
+    // -1: none (plain integers: GCC 12 warns falsely about comparing optionals here).
+    std::int64_t old_vmid = -1;
+    const std::int64_t new_vmid =
+        port && port->options.vmid ? static_cast<std::int64_t>(*port->options.vmid) : -1;
+    std::set<std::uint32_t> vmids;
+    {
+        std::lock_guard lock(mutex_);
+        if (auto it = vmid_.find(name); it != vmid_.end()) old_vmid = it->second;
+        if (new_vmid >= 0) {
+            vmid_[name] = static_cast<std::uint32_t>(new_vmid);
+        } else {
+            vmid_.erase(name);
+        }
+        if (!port) {
+            set_changed = known_ports_.erase(name) > 0;
+            errors_.erase(name);
+            core_errors_seen_.erase(name);
+        } else {
+            set_changed = known_ports_.insert(name).second;
+            std::string& seen = core_errors_seen_[name];
+            if (port->last_error != seen) {
+                seen = port->last_error;
+                errors_[name] = {port->last_error, now};
+            }
+        }
+        if (set_changed) {
+            set_changed_ = now;
+            if (is_reserved_name(name)) {
+                // Never shown, never counted.
+            } else if (port) {
+                ++visible_count_;
+            } else {
+                --visible_count_;
+            }
+            for (const auto& [_, vmid] : vmid_) vmids.insert(vmid);
+        }
     }
-    if (known_ports_.insert(name).second) set_changed_ = now;
-    std::string& seen = core_errors_seen_[name];
-    if (port->last_error != seen) {
-        seen = port->last_error;
-        errors_[name] = {port->last_error, now};
+    std::lock_guard hook_lock(hook_mutex_);
+    if (!hook_) return;
+    // Files are never cached (fuse_server.cpp), so only directories, links and names matter.
+    Invalidation drop;
+    auto inode = [&](const NodeKey& key) {
+        if (auto ino = inodes_.find(key)) drop.inodes.push_back(*ino);
+    };
+    auto entry = [&](const NodeKey& parent, std::string child) {
+        if (auto ino = inodes_.find(parent)) drop.entries.emplace_back(*ino, std::move(child));
+    };
+    const NodeKey by_vmid{NodeKind::ByVmid, {}, 0, PortFile::State};
+    auto vmid_dir = [](std::int64_t vmid) {
+        return NodeKey{NodeKind::VmidDir, {}, static_cast<std::uint32_t>(vmid), PortFile::State};
+    };
+    inode(NodeKey{NodeKind::PortDir, name, 0, PortFile::State});
+    if (set_changed) {
+        // nlink and mtime of the root, by-vmid and every vmid directory follow the set.
+        drop.inodes.push_back(kRootIno);
+        inode(by_vmid);
+        if (old_vmid >= 0) vmids.insert(static_cast<std::uint32_t>(old_vmid));
+        for (std::uint32_t vmid : vmids) inode(vmid_dir(vmid));
+    }
+    if (!port) entry(NodeKey{NodeKind::Root, {}, 0, PortFile::State}, name);
+    if (old_vmid >= 0 && old_vmid != new_vmid) {
+        entry(vmid_dir(old_vmid), name);
+        entry(by_vmid, std::to_string(old_vmid));
+        inode(by_vmid);
+        inode(vmid_dir(old_vmid));
+    }
+    if (new_vmid >= 0 && old_vmid != new_vmid) {
+        inode(by_vmid);
+        inode(vmid_dir(new_vmid));
+    }
+    try {
+        hook_(drop);
+    } catch (...) {
+        // The hook reports its own failures; the change itself has happened.
     }
 }
 
@@ -297,14 +369,20 @@ NodeAttr PortTree::attr_of(const Resolved& node, const OpenFile* file) {
         case NodeKind::Root: {
             attr.type = FileType::Directory;
             attr.permissions = 0755;
-            attr.nlink = static_cast<std::uint32_t>(3 + visible_ports().size());
+            {
+                std::lock_guard lock(mutex_);
+                attr.nlink = static_cast<std::uint32_t>(3 + visible_count_);
+            }
             attr.mtime = set_changed;
             break;
         }
         case NodeKind::ByVmid: {
             std::set<std::uint32_t> vmids;
-            for (const agent::Port& port : visible_ports()) {
-                if (port.options.vmid) vmids.insert(*port.options.vmid);
+            {
+                std::lock_guard lock(mutex_);
+                for (const auto& [name, vmid] : vmid_) {
+                    if (!is_reserved_name(name)) vmids.insert(vmid);
+                }
             }
             attr.type = FileType::Directory;
             attr.permissions = 0555;
@@ -451,8 +529,11 @@ Result<std::vector<DirEntry>> PortTree::list(Ino dir_ino) {
             add(".", by_vmid);
             add("..", root);
             std::set<std::uint32_t> vmids;
-            for (const agent::Port& port : visible_ports()) {
-                if (port.options.vmid) vmids.insert(*port.options.vmid);
+            {
+                std::lock_guard lock(mutex_);
+                for (const auto& [name, vmid] : vmid_) {
+                    if (!is_reserved_name(name)) vmids.insert(vmid);
+                }
             }
             for (std::uint32_t vmid : vmids) {
                 add(std::to_string(vmid), {NodeKind::VmidDir, {}, vmid, PortFile::State});

@@ -68,6 +68,13 @@ struct DirEntry {
     FileType type = FileType::Regular;
 };
 
+// What the kernel may have cached that a change made wrong: the attributes of `inodes` and the
+// names `entries` (parent directory, name). Only nodes the kernel was ever told about are named.
+struct Invalidation {
+    std::vector<Ino> inodes;
+    std::vector<std::pair<Ino, std::string>> entries;
+};
+
 struct Errno {
     int value;
 };
@@ -142,6 +149,11 @@ class PortTree {
     // truncate/O_TRUNC: only `tag` accepts it, and only to size 0 (a no-op before a write).
     Result<NodeAttr> truncate(Ino ino, std::uint64_t size, uid_t uid);
 
+    // Receives what to drop from the kernel's caches after each change of a port: called on the
+    // thread that made the change (possibly a FUSE worker inside mkdir or rmdir), never under
+    // the tree's locks. An empty function stops the calls; once that returns, none is running.
+    void set_invalidation_hook(std::function<void(const Invalidation&)> hook);
+
     // The text last_error shows for `port` ("" when none).
     std::string last_error(const std::string& port) const;
     std::size_t inode_count() const { return inodes_.size(); }
@@ -175,9 +187,15 @@ class PortTree {
     std::shared_ptr<ListenerLink> listener_;
     const std::chrono::system_clock::time_point mounted_ = std::chrono::system_clock::now();
 
+    // Held while the hook runs, so clearing it waits for a call in progress.
+    std::mutex hook_mutex_;
+    std::function<void(const Invalidation&)> hook_;
+
     // Guards everything below. Never held while calling the core.
     mutable std::mutex mutex_;
     std::set<std::string> known_ports_;
+    std::size_t visible_count_ = 0;                      // known_ports_ without reserved names
+    std::map<std::string, std::uint32_t> vmid_;          // ports that have one
     std::chrono::system_clock::time_point set_changed_;  // a port came or went
     struct ErrorText {
         std::string text;

@@ -559,6 +559,34 @@ std::optional<DeviceInfo> NmClient::device_by_interface(const std::string& ifnam
     return std::nullopt;
 }
 
+std::optional<DeviceInfo> NmClient::real_device_by_interface(
+    const std::string& ifname, const std::vector<std::uint32_t>& types) {
+    auto wanted = [&](const DeviceInfo& info) {
+        return info.real && info.interface == ifname &&
+               (types.empty() || std::find(types.begin(), types.end(), info.type) != types.end());
+    };
+    sdbus::ObjectPath path;
+    try {
+        manager_->callMethod("GetDeviceByIpIface")
+            .onInterface(kInterface)
+            .withArguments(ifname)
+            .storeResultsTo(path);
+    } catch (const sdbus::Error& error) {
+        // NM looks among realized devices only: no answer means none has this name.
+        if (error.getName() == "org.freedesktop.NetworkManager.UnknownDevice") return std::nullopt;
+        rethrow_as_nm_error(error, "looking up device " + ifname);
+    }
+    try {
+        if (DeviceInfo info = device(path); wanted(info)) return info;
+    } catch (const NmError&) {
+        // Gone meanwhile: the listing below decides.
+    }
+    for (DeviceInfo& info : devices()) {
+        if (wanted(info)) return std::move(info);
+    }
+    return std::nullopt;
+}
+
 Ip4Info NmClient::ip4_config(const std::string& device_path) {
     Ip4Info info;
     const auto config = get_property<sdbus::ObjectPath>(device_path, kDeviceInterface, "Ip4Config");

@@ -170,6 +170,11 @@ class NmClient {
     // bridge, port and interface of OVS may share one name.
     std::optional<DeviceInfo> device_by_interface(const std::string& ifname,
                                                   const std::vector<std::uint32_t>& types = {});
+    // The same among realized devices only, usually in two calls: NM's own index by name
+    // (GetDeviceByIpIface) answers, and only when the device it names has another type (an OVS
+    // port shares its interface's name) are all devices listed.
+    std::optional<DeviceInfo> real_device_by_interface(const std::string& ifname,
+                                                       const std::vector<std::uint32_t>& types);
     Ip4Info ip4_config(const std::string& device_path);
     TunProperties tun_properties(const std::string& device_path);
 

@@ -62,16 +62,76 @@ OvsPorts::OvsPorts(NmClient& nm, std::string bridge_name,
                    std::chrono::milliseconds activation_timeout)
     : nm_(nm), bridge_name_(std::move(bridge_name)), activation_timeout_(activation_timeout) {}
 
+std::optional<ConnectionInfo> OvsPorts::by_uuid(const std::string& uuid) {
+    std::optional<std::string> path = nm_.connection_path_by_uuid(uuid);
+    if (!path) return std::nullopt;
+    return nm_.connection_info(*path);
+}
+
+void OvsPorts::index_legacy(const std::vector<ConnectionInfo>& all) {
+    legacy_.clear();
+    for (const ConnectionInfo& info : all) {
+        if (!is_owned_by_agent(info)) continue;
+        auto role = parse_profile_id(info.id);
+        if (role->first != ProfileRole::Port && role->first != ProfileRole::Member) continue;
+        if (info.uuid == profile_uuid(role->first, role->second)) continue;
+        legacy_[*role] = info.uuid;
+    }
+    legacy_indexed_ = true;
+}
+
+std::optional<ConnectionInfo> OvsPorts::find_owned(ProfileRole role, const std::string& name) {
+    auto is_it = [&](const std::optional<ConnectionInfo>& info) {
+        if (!info || !is_owned_by_agent(*info)) return false;
+        auto parsed = parse_profile_id(info->id);
+        return parsed->first == role && parsed->second == name;
+    };
+    if (auto info = by_uuid(profile_uuid(role, name)); is_it(info)) return info;
+    std::string legacy;
+    {
+        std::lock_guard lock(lookup_mutex_);
+        if (!legacy_indexed_) index_legacy(nm_.list_connections());
+        auto it = legacy_.find({role, name});
+        if (it == legacy_.end()) return std::nullopt;
+        legacy = it->second;
+    }
+    if (auto info = by_uuid(legacy); is_it(info)) return info;
+    std::lock_guard lock(lookup_mutex_);
+    if (auto it = legacy_.find({role, name}); it != legacy_.end() && it->second == legacy) {
+        legacy_.erase(it);  // deleted: this version makes its replacement deterministic
+    }
+    return std::nullopt;
+}
+
 std::optional<ConnectionInfo> OvsPorts::bridge_profile() {
+    auto is_it = [&](const ConnectionInfo& info) {
+        return info.type == "ovs-bridge" && info.interface_name == bridge_name_;
+    };
+    std::string cached;
+    {
+        std::lock_guard lock(lookup_mutex_);
+        cached = bridge_uuid_;
+    }
+    if (!cached.empty()) {
+        if (auto info = by_uuid(cached); info && is_it(*info)) return info;
+    }
     for (ConnectionInfo& info : nm_.list_connections()) {
-        if (info.type == "ovs-bridge" && info.interface_name == bridge_name_) return info;
+        if (!is_it(info)) continue;
+        std::lock_guard lock(lookup_mutex_);
+        bridge_uuid_ = info.uuid;
+        return info;
     }
     return std::nullopt;
 }
 
 std::vector<OwnedPort> OvsPorts::owned_ports() {
     std::map<std::string, OwnedPort> ports;
-    for (ConnectionInfo& info : nm_.list_connections()) {
+    std::vector<ConnectionInfo> all = nm_.list_connections();
+    {
+        std::lock_guard lock(lookup_mutex_);
+        index_legacy(all);
+    }
+    for (ConnectionInfo& info : all) {
         if (!is_owned_by_agent(info)) continue;
         auto role = parse_profile_id(info.id);
         if (role->first != ProfileRole::Port && role->first != ProfileRole::Member) continue;
@@ -95,20 +155,12 @@ std::vector<OwnedPort> OvsPorts::owned_ports() {
 }
 
 std::optional<OwnedPort> OvsPorts::owned_port(const std::string& ifname) {
-    std::optional<OwnedPort> port;
-    for (ConnectionInfo& info : nm_.list_connections()) {
-        if (!is_owned_by_agent(info)) continue;
-        auto role = parse_profile_id(info.id);
-        if (role->second != ifname) continue;
-        if (role->first != ProfileRole::Port && role->first != ProfileRole::Member) continue;
-        if (!port) port = OwnedPort{ifname, {}, {}, {}, {}, {}};
-        (role->first == ProfileRole::Port ? port->port : port->member) = std::move(info);
-    }
-    if (port) {
-        port->device = nm_.device_by_interface(ifname, kMemberDeviceTypes);
-        if (port->device && !port->device->real) port->device.reset();
-        if (port->port) read_vlan(nm_, *port);
-    }
+    std::optional<ConnectionInfo> port_profile = find_owned(ProfileRole::Port, ifname);
+    std::optional<ConnectionInfo> member = find_owned(ProfileRole::Member, ifname);
+    if (!port_profile && !member) return std::nullopt;
+    OwnedPort port{ifname, std::move(port_profile), std::move(member), {}, {}, {}};
+    port.device = nm_.real_device_by_interface(ifname, kMemberDeviceTypes);
+    if (port.port) read_vlan(nm_, port);
     return port;
 }
 
@@ -136,7 +188,8 @@ AttachResult OvsPorts::prepare(const PortRequest& request) {
     AttachResult result;
     std::optional<OwnedPort> existing = owned_port(request.ifname);
     std::optional<DeviceInfo> device =
-        existing ? existing->device : nm_.device_by_interface(request.ifname, kMemberDeviceTypes);
+        existing ? existing->device
+                 : nm_.real_device_by_interface(request.ifname, kMemberDeviceTypes);
     if (device && !device->real) device.reset();
     const std::string member_type = member_type_for(device);
 
@@ -159,7 +212,8 @@ AttachResult OvsPorts::prepare(const PortRequest& request) {
             result.port_uuid = existing->port->uuid;
             result.port_profile = existing->port->path;
         } else {
-            const ProfileCommon common{new_uuid(), request.autoconnect};
+            const ProfileCommon common{profile_uuid(ProfileRole::Port, request.ifname),
+                                       request.autoconnect};
             result.port_uuid = common.uuid;
             result.port_profile = nm_.add_connection(
                 port_profile(request.ifname, common, bridge->uuid, request.vlan, owner, wire),
@@ -171,7 +225,8 @@ AttachResult OvsPorts::prepare(const PortRequest& request) {
             result.member_profile = existing->member->path;
             result.member_type = existing->member->type;
         } else {
-            const ProfileCommon common{new_uuid(), request.autoconnect};
+            const ProfileCommon common{profile_uuid(ProfileRole::Member, request.ifname),
+                                       request.autoconnect};
             Settings member =
                 member_type == "tun"
                     ? tun_member_profile(request.ifname, common, result.port_uuid,
@@ -231,7 +286,8 @@ AttachResult OvsPorts::activate(const std::string& ifname) {
             }
         }
         // The member follows its port: both autoconnect, or neither.
-        const ProfileCommon common{new_uuid(), autoconnect_of(nm_, port->port->path)};
+        const ProfileCommon common{profile_uuid(ProfileRole::Member, ifname),
+                                   autoconnect_of(nm_, port->port->path)};
         Settings member =
             member_type == "tun"
                 ? tun_member_profile(ifname, common, port->port->uuid,

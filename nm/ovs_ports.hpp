@@ -7,6 +7,8 @@
 
 #include <chrono>
 #include <cstdint>
+#include <map>
+#include <mutex>
 #include <optional>
 #include <string>
 #include <vector>
@@ -89,10 +91,22 @@ class OvsPorts {
 
   private:
     void ensure_bridge_active(const ConnectionInfo& bridge, Clock::time_point deadline);
+    // The agent's profile of `role` for `name`: by its deterministic UUID (profile_uuid), else,
+    // for profiles made by older versions with random UUIDs, by the UUID one listing found.
+    std::optional<ConnectionInfo> find_owned(ProfileRole role, const std::string& name);
+    std::optional<ConnectionInfo> by_uuid(const std::string& uuid);
+    // Records the older versions' profiles found in a listing of all (lookup_mutex_ held).
+    void index_legacy(const std::vector<ConnectionInfo>& all);
 
     NmClient& nm_;
     std::string bridge_name_;
     std::chrono::milliseconds activation_timeout_;
+    // Lookups never list every profile once these are known. lookup_mutex_ guards the three
+    // below; it is held across D-Bus calls only for the one listing that fills legacy_.
+    std::mutex lookup_mutex_;
+    std::string bridge_uuid_;  // "" until found
+    bool legacy_indexed_ = false;
+    std::map<std::pair<ProfileRole, std::string>, std::string> legacy_;  // -> uuid
 };
 
 // Is this profile one the agent created? (Its id follows the scheme, and where it carries

@@ -4,6 +4,8 @@
 #include <fstream>
 #include <random>
 
+#include <openssl/evp.h>
+
 namespace opa::nm {
 namespace {
 
@@ -225,6 +227,50 @@ std::string new_uuid() {
         if (c == 'y') c = digits[8 + hex(rd) % 4];
     }
     return uuid;
+}
+
+std::string uuid_v5(std::string_view namespace_uuid, std::string_view name) {
+    auto nibble = [](char c) -> int {
+        if (c >= '0' && c <= '9') return c - '0';
+        if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+        if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+        return -1;
+    };
+    std::string data;
+    int high = -1;
+    for (char c : namespace_uuid) {
+        if (c == '-') continue;
+        const int n = nibble(c);
+        if (n < 0) return {};
+        if (high < 0) {
+            high = n;
+        } else {
+            data.push_back(static_cast<char>(high << 4 | n));
+            high = -1;
+        }
+    }
+    if (data.size() != 16 || high >= 0 || namespace_uuid.size() != 36) return {};
+    data.append(name);
+    unsigned char md[EVP_MAX_MD_SIZE];
+    unsigned int md_len = 0;
+    if (EVP_Digest(data.data(), data.size(), md, &md_len, EVP_sha1(), nullptr) != 1 ||
+        md_len < 16) {
+        return {};
+    }
+    md[6] = static_cast<unsigned char>((md[6] & 0x0f) | 0x50);  // version 5
+    md[8] = static_cast<unsigned char>((md[8] & 0x3f) | 0x80);  // RFC 4122 variant
+    static const char* const kDigits = "0123456789abcdef";
+    std::string uuid;
+    for (int i = 0; i < 16; ++i) {
+        if (i == 4 || i == 6 || i == 8 || i == 10) uuid.push_back('-');
+        uuid.push_back(kDigits[md[i] >> 4]);
+        uuid.push_back(kDigits[md[i] & 0x0f]);
+    }
+    return uuid;
+}
+
+std::string profile_uuid(ProfileRole role, std::string_view name) {
+    return uuid_v5(kProfileUuidNamespace, profile_id(role, name));
 }
 
 }  // namespace opa::nm

@@ -110,4 +110,14 @@ Settings tun_member_profile(const std::string& ifname, const ProfileCommon& comm
 
 std::string new_uuid();
 
+// Name-based UUID (RFC 4122 version 5: SHA-1 over the namespace's 16 bytes and the name).
+// Empty when `namespace_uuid` is not a UUID.
+std::string uuid_v5(std::string_view namespace_uuid, std::string_view name);
+// The agent's fixed namespace for profile UUIDs.
+inline constexpr std::string_view kProfileUuidNamespace = "e7c835fe-7d99-49c6-928a-e86193eb42a2";
+// The UUID the agent gives the profile of `role` for `name`: uuid_v5 of profile_id(role, name).
+// Deterministic, so a port's profiles are found with GetConnectionByUuid instead of a listing.
+// Profiles made by older versions have random UUIDs (new_uuid) and are found by listing.
+std::string profile_uuid(ProfileRole role, std::string_view name);
+
 }  // namespace opa::nm

@@ -7,6 +7,7 @@
 #include <fcntl.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
+#include <sys/sysmacros.h>
 #include <unistd.h>
 
 #include <filesystem>
@@ -329,6 +330,34 @@ TEST_F(FsMountTest, MtimesMoveWhenContentChanges) {
     EXPECT_GT(out("stat -c %y ."), root_before);
 }
 
+// The kernel keeps names and directory attributes for a second; changes made through another
+// door (D-Bus, link events) drop them, so the tree never shows what is gone or a stale size.
+TEST_F(FsMountTest, ChangesThroughOtherDoorsShowAtOnceDespiteTheKernelsCache) {
+    ASSERT_TRUE(core->create_port("vi100", {std::nullopt, 100}));
+    ASSERT_TRUE(core->create_port("vi101", {}));
+    // Everything looked up and its attributes cached.
+    out("ls -l . vi100 by-vmid by-vmid/100 >/dev/null && cat vi100/state && stat . vi100 "
+        ">/dev/null");
+    EXPECT_EQ(out("stat -c %h ."), "5\n");
+    EXPECT_EQ(out("cat vi100/state"), "pending\n");
+
+    link_up("vi100");
+    EXPECT_EQ(out("cat vi100/state"), "activated\n");
+    EXPECT_EQ(out("stat -c %s vi100/state"), "10\n");
+
+    ASSERT_TRUE(core->remove_port("vi100"));
+    EXPECT_FALSE(sh("stat vi100").ok());
+    EXPECT_FALSE(sh("cat vi100/state").ok());
+    EXPECT_FALSE(sh("test -e by-vmid/100/vi100").ok());
+    EXPECT_EQ(out("ls"), "bridge\nby-vmid\nledger\nvi101\n");
+    EXPECT_EQ(out("ls by-vmid"), "");
+    EXPECT_EQ(out("stat -c %h ."), "4\n");
+    // Made again at once, through the tree: the kernel asks rather than trusting its cache.
+    EXPECT_EQ(out("mkdir vi100 && stat -c %F vi100"), "directory\n");
+    EXPECT_TRUE(core->port("vi100"));
+    EXPECT_EQ(out("stat -c %h ."), "5\n");
+}
+
 TEST_F(FsMountTest, LedgerIsTheFileAndTailFollowsIt) {
     out("mkdir vi100 vi101");
     const std::string file = read_file(ledger_path);
@@ -392,6 +421,32 @@ TEST_F(FsMountTest, RecoverMountpointRefusesALiveMountAndClearsAStaleOne) {
     EXPECT_FALSE(mounted(mnt));
 
     start_server();  // and a new agent mounts there as usual
+    EXPECT_EQ(out("cat bridge"), "ovsbr0 activated\n");
+}
+
+// A killed daemon's mount while the kernel still holds the root's attributes (a stat answers
+// from the cache without asking the dead server) is still recognised as stale.
+TEST_F(FsMountTest, AKilledServersMountIsStaleWhileTheKernelCachesItsRoot) {
+    struct stat st {};
+    ASSERT_EQ(::stat(mnt.c_str(), &st), 0);
+    // The connection is aborted through fusectl, as the kernel does when the daemon dies.
+    const char* fusectl = "/sys/fs/fuse/connections";
+    const bool mounted_fusectl =
+        !mounted(fusectl) && ::mount("fusectl", fusectl, "fusectl", 0, nullptr) == 0;
+    const std::string abort_path =
+        std::string(fusectl) + "/" + std::to_string(minor(st.st_dev)) + "/abort";
+    const bool can_abort = ::access(abort_path.c_str(), W_OK) == 0;
+    if (can_abort) {
+        std::ofstream abort(abort_path);
+        abort << "1\n";
+    }
+    if (mounted_fusectl) ::umount2(fusectl, MNT_DETACH);
+    if (!can_abort) GTEST_SKIP() << "cannot write " << abort_path;
+    ASSERT_EQ(::stat(mnt.c_str(), &st), 0) << "the root's attributes were not cached";
+    EXPECT_EQ(opa::fs::recover_mountpoint(mnt), opa::fs::MountpointRecovery::StaleUnmounted);
+    EXPECT_FALSE(mounted(mnt));
+    server.reset();
+    start_server();
     EXPECT_EQ(out("cat bridge"), "ovsbr0 activated\n");
 }
 

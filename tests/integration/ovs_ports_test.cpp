@@ -228,3 +228,55 @@ TEST_F(OvsPortsTest, PortsComeBackAfterNetworkManagerRestarts) {
 }
 
 }  // namespace
+
+namespace {
+
+// A port's profiles get UUIDs derived from their ids, so the agent finds them without listing
+// every profile NetworkManager holds.
+TEST_F(OvsPortsTest, ProfilesHaveUuidsDerivedFromTheirNames) {
+    nm::OvsPorts ports(*client_, kBridge);
+    const nm::AttachResult pending = ports.attach({"opav8", {}, std::nullopt, "request"});
+    EXPECT_EQ(pending.port_uuid, nm::profile_uuid(nm::ProfileRole::Port, "opav8"));
+    EXPECT_EQ(pending.member_uuid, nm::profile_uuid(nm::ProfileRole::Member, "opav8"));
+    auto owned = nm::OvsPorts(*client_, kBridge).owned_port("opav8");
+    ASSERT_TRUE(owned && owned->port && owned->member);
+    EXPECT_EQ(owned->port->path, pending.port_profile);
+    EXPECT_EQ(owned->member->path, pending.member_profile);
+}
+
+// Profiles made by older versions have random UUIDs: they are still found, activated and
+// deleted.
+TEST_F(OvsPortsTest, ProfilesOfTheOldRandomUuidSchemeAreStillTheAgents) {
+    const nm::WireNames wire = client_->wire_names();
+    const nm::Ownership owner{"opav9", 109, "request"};
+    const nm::ProfileCommon port{nm::new_uuid(), true};
+    const nm::ProfileCommon member{nm::new_uuid(), true};
+    nm::OvsPorts ports(*client_, kBridge);
+    const auto bridge = ports.bridge_profile();
+    ASSERT_TRUE(bridge);
+    const std::uint32_t flags = nm::kAddInMemory | nm::kAddBlockAutoconnect;
+    client_->add_connection(nm::port_profile("opav9", port, bridge->uuid, {}, owner, wire), flags);
+    client_->add_connection(nm::ethernet_member_profile("opav9", member, port.uuid, owner, wire),
+                            flags);
+
+    nm::OvsPorts fresh(*client_, kBridge);
+    auto owned = fresh.owned_port("opav9");
+    ASSERT_TRUE(owned && owned->port && owned->member);
+    EXPECT_EQ(owned->port->uuid, port.uuid);
+    EXPECT_EQ(owned->member->uuid, member.uuid);
+    add_veth("opav9");
+    ASSERT_TRUE(wait_until([&] { return client_->device_by_interface("opav9").has_value(); }));
+    const nm::AttachResult attached = fresh.attach({"opav9", {}, 109, "request"});
+    EXPECT_EQ(attached.state, nm::AttachState::Activated);
+    EXPECT_FALSE(attached.created);
+    EXPECT_EQ(attached.port_uuid, port.uuid);
+    EXPECT_TRUE(wait_until([] { return ovs_has_port("opav9"); }));
+
+    const nm::DetachResult detached = fresh.detach("opav9");
+    EXPECT_EQ(detached.deleted_uuids, (std::vector<std::string>{member.uuid, port.uuid}));
+    EXPECT_FALSE(client_->connection_path_by_uuid(port.uuid));
+    EXPECT_FALSE(fresh.owned_port("opav9"));
+    EXPECT_TRUE(wait_until([] { return !ovs_has_port("opav9"); }));
+}
+
+}  // namespace

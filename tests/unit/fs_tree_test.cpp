@@ -263,6 +263,55 @@ TEST_F(FsTreeTest, InodesAreStablePerPortAndFileAcrossRemoveAndCreate) {
     EXPECT_EQ(tree->getattr(state_ino)->ino, state_ino);
 }
 
+// The kernel caches names and directory attributes for a while: each change names what to drop.
+TEST_F(FsTreeTest, ChangesNameTheCachedNodesToDrop) {
+    std::vector<Invalidation> drops;
+    tree->set_invalidation_hook([&](const Invalidation& drop) { drops.push_back(drop); });
+    auto dropped_inode = [&](Ino ino) {
+        for (const Invalidation& d : drops) {
+            if (std::count(d.inodes.begin(), d.inodes.end(), ino)) return true;
+        }
+        return false;
+    };
+    auto dropped_entry = [&](Ino parent, const std::string& name) {
+        for (const Invalidation& d : drops) {
+            for (const auto& e : d.entries) {
+                if (e.first == parent && e.second == name) return true;
+            }
+        }
+        return false;
+    };
+    ASSERT_TRUE(core->create_port("vi100", {std::nullopt, 100}));
+    EXPECT_TRUE(dropped_inode(kRootIno));  // nlink and mtime of the root
+    EXPECT_EQ(tree->getattr(kRootIno)->nlink, 4u);
+    const Ino dir = lookup_path("vi100");
+    const Ino by_vmid = lookup_path("by-vmid");
+    const Ino vmid_dir = lookup_path("by-vmid/100");
+    ASSERT_NE(lookup_path("by-vmid/100/vi100"), 0u);
+
+    drops.clear();
+    ASSERT_TRUE(core->set_tag("vi100", 7));
+    EXPECT_TRUE(dropped_inode(dir));        // its mtime
+    EXPECT_FALSE(dropped_inode(kRootIno));  // the set of ports is the same
+    EXPECT_FALSE(dropped_entry(kRootIno, "vi100"));
+
+    drops.clear();
+    ASSERT_TRUE(core->remove_port("vi100"));
+    EXPECT_TRUE(dropped_inode(kRootIno));
+    EXPECT_TRUE(dropped_inode(dir));
+    EXPECT_TRUE(dropped_inode(by_vmid));
+    EXPECT_TRUE(dropped_inode(vmid_dir));
+    EXPECT_TRUE(dropped_entry(kRootIno, "vi100"));
+    EXPECT_TRUE(dropped_entry(vmid_dir, "vi100"));
+    EXPECT_TRUE(dropped_entry(by_vmid, "100"));
+    EXPECT_EQ(tree->getattr(kRootIno)->nlink, 3u);
+
+    tree->set_invalidation_hook({});
+    drops.clear();
+    ASSERT_TRUE(core->create_port("vi101", {}));
+    EXPECT_TRUE(drops.empty());
+}
+
 TEST_F(FsTreeTest, MkdirValidatesTheNameAndCreatesARequestedPort) {
     EXPECT_EQ(tree->make_port(kRootIno, "a b", 0).error(), EINVAL);
     EXPECT_EQ(tree->make_port(kRootIno, "v\xc3\xa9", 0).error(), EINVAL);

@@ -1,4 +1,6 @@
 // Profile ids, wire names and settings built for NetworkManager (pure, no bus).
+#include <set>
+
 #include <gtest/gtest.h>
 
 #include "nm/profiles.hpp"
@@ -109,6 +111,35 @@ TEST(NmProfiles, TapProfileMatchesTheDevice) {
     EXPECT_EQ(s["tun"]["owner"].get<std::string>(), "1000");
     EXPECT_TRUE(s["tun"]["vnet-hdr"].get<bool>());
     EXPECT_EQ(s["tun"].count("group"), 0u);
+}
+
+TEST(NmProfiles, UuidV5MatchesRfc4122) {
+    // Python's uuid.uuid5(uuid.NAMESPACE_DNS, "python.org").
+    EXPECT_EQ(uuid_v5("6ba7b810-9dad-11d1-80b4-00c04fd430c8", "python.org"),
+              "886313e1-3b8a-5372-9b90-0c9aee199e5d");
+    EXPECT_EQ(uuid_v5("6BA7B810-9DAD-11D1-80B4-00C04FD430C8", "python.org"),
+              "886313e1-3b8a-5372-9b90-0c9aee199e5d");
+    EXPECT_EQ(uuid_v5("not-a-uuid", "x"), "");
+    EXPECT_EQ(uuid_v5("6ba7b810-9dad-11d1-80b4-00c04fd430c", "x"), "");
+    EXPECT_EQ(uuid_v5("6ba7b810-9dad-11d1-80b4-00c04fd430cg", "x"), "");
+}
+
+TEST(NmProfiles, ProfileUuidsAreStableAndDistinct) {
+    // Fixed forever: profiles made by one version are found by the next.
+    // uuid.uuid5(UUID("e7c835fe-7d99-49c6-928a-e86193eb42a2"), "ovs-port-agent:port:vi100")
+    EXPECT_EQ(profile_uuid(ProfileRole::Port, "vi100"), "7c1eee0b-5849-5e78-9097-5385e4626977");
+    EXPECT_EQ(profile_uuid(ProfileRole::Member, "vi100"), "83e2639c-07f6-50ba-a4eb-ebd1b49a9335");
+    std::set<std::string> seen;
+    for (ProfileRole role : {ProfileRole::Bridge, ProfileRole::BridgePort, ProfileRole::Interface,
+                             ProfileRole::Uplink, ProfileRole::Port, ProfileRole::Member}) {
+        for (const char* name : {"vi100", "vi1000", "tap100i0"}) {
+            const std::string uuid = profile_uuid(role, name);
+            EXPECT_EQ(uuid.size(), 36u);
+            EXPECT_EQ(uuid[14], '5') << uuid;
+            EXPECT_TRUE(seen.insert(uuid).second) << uuid;
+            EXPECT_EQ(profile_uuid(role, name), uuid);
+        }
+    }
 }
 
 }  // namespace
