@@ -10,13 +10,16 @@
 #include <cerrno>
 #include <cstdlib>
 #include <cstring>
+#include <filesystem>
 #include <fstream>
 #include <sstream>
 
+#include "agent/proxmox_config.hpp"
 #include "dbus/client.hpp"
 #include "ifupdown/doctor.hpp"
 #include "ifupdown/interfaces_file.hpp"
 #include "ledger/verify.hpp"
+#include "netwatch/ovsdb_monitor.hpp"
 #include "nm/nm_client.hpp"
 
 namespace opa::cli {
@@ -151,6 +154,81 @@ CheckResult check_interfaces(const config::Config& config) {
 
 }  // namespace
 
+// Who plugs what on the bridge: Proxmox's start hook plugs every guest NIC whose config names
+// the bridge (with ovs-vsctl), and NM 1.42 cannot take such a port over; the agent leaves those
+// to Proxmox and shows them as external. Explained here, with the counts OVSDB shows.
+std::vector<CheckResult> check_coexistence(const config::Config& config) {
+    std::vector<CheckResult> results;
+    namespace fsys = std::filesystem;
+    std::error_code ec;
+    if (!fsys::is_directory(config.pve_root, ec)) {
+        results.push_back(ok("not a Proxmox node (no " + config.pve_root.string() +
+                             "): the agent attaches every included veth/tap itself"));
+    } else {
+        unsigned nics = 0;
+        std::vector<std::string> guests;
+        for (const char* kind : {"lxc", "qemu-server"}) {
+            for (const auto& entry : fsys::directory_iterator(config.pve_root / kind, ec)) {
+                if (entry.path().extension() != ".conf") continue;
+                std::ifstream in(entry.path());
+                std::stringstream text;
+                text << in.rdbuf();
+                const proxmox::GuestConfig guest = proxmox::parse_guest_config(text.str());
+                bool named = false;
+                for (const auto& nic : guest.nics) {
+                    if (nic.bridge != config.bridge_name) continue;
+                    ++nics;
+                    named = true;
+                }
+                if (named) guests.push_back(entry.path().stem().string());
+            }
+        }
+        if (nics == 0) {
+            results.push_back(ok("Proxmox node: no guest config names " + config.bridge_name));
+        } else {
+            std::string list;
+            for (std::size_t i = 0; i < guests.size() && i < 10; ++i) {
+                list += (i ? ", " : "") + guests[i];
+            }
+            if (guests.size() > 10) list += ", ...";
+            results.push_back(warn(
+                "Proxmox node: " + std::to_string(nics) + " guest NIC(s) name " +
+                    config.bridge_name + " (guests " + list + ")",
+                "Proxmox's start hook plugs these itself with ovs-vsctl, and NetworkManager 1.42 "
+                "cannot take over a port plugged that way, so the agent leaves them to Proxmox "
+                "and shows them as 'external' (tree, ListPorts, status); it never races the "
+                "hook. The agent owns ports made with mkdir or CreateContainerInterface and the "
+                "links of guests whose config does not name the bridge"));
+        }
+    }
+    netwatch::OvsdbMonitor monitor(netwatch::default_ovsdb_socket());
+    if (monitor.sync_once(std::chrono::seconds(2))) {
+        unsigned agents = 0, external = 0, others = 0;
+        for (const auto& port : monitor.tables().ports_on(config.bridge_name)) {
+            switch (port.owner) {
+                case netwatch::PortOwner::Agent:
+                    ++agents;
+                    break;
+                case netwatch::PortOwner::External:
+                    ++external;
+                    break;
+                case netwatch::PortOwner::NetworkManager:
+                    ++others;
+                    break;
+            }
+        }
+        if (!monitor.tables().has_bridge(config.bridge_name)) {
+            results.push_back(warn("OVSDB has no bridge " + config.bridge_name,
+                                   "create it with 'ovs-port-agent setup-bridge'"));
+        } else {
+            results.push_back(ok("OVSDB: " + config.bridge_name + " has " + std::to_string(agents) +
+                                 " port(s) of the agent's, " + std::to_string(external) +
+                                 " external, " + std::to_string(others) + " of other NM profiles"));
+        }
+    }
+    return results;
+}
+
 std::string format_check(const CheckResult& check) {
     const char* word = check.level == CheckLevel::Ok     ? "ok  "
                        : check.level == CheckLevel::Warn ? "warn"
@@ -193,6 +271,7 @@ std::vector<CheckResult> run_doctor(const std::string& config_path) {
     checks.push_back(check_ledger(config));
     checks.push_back(check_proxmox_lock(config));
     checks.push_back(check_interfaces(config));
+    for (CheckResult& check : check_coexistence(config)) checks.push_back(std::move(check));
     try {
         dbus::AgentClient client;
         client.ping();
