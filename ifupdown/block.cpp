@@ -426,14 +426,23 @@ std::string apply_block(std::string_view existing, std::string_view tag, std::st
     // An option line with no stanza of its own right after the block (past blank and comment
     // lines) would make the block's lines interior lines of the stanza above (parser.hpp), and the
     // next apply would not find the block again. ifupdown2 rejects such a file anyway; the block
-    // then goes to the end of the file.
-    if (position != kNone && replaced_last == kNone) {
-        for (std::size_t i = position; i < items.size(); ++i) {
+    // (and a pair that stood there) then goes to the end of the file.
+    if (position != kNone) {
+        const std::size_t after_block = replaced_last != kNone ? replaced_last + 1 : position;
+        bool stray_option_follows = false;
+        for (std::size_t i = after_block; i < items.size(); ++i) {
             if (removed[i] || items[i].kind == ItemKind::kBlank ||
                 items[i].kind == ItemKind::kComment)
                 continue;
-            if (items[i].kind == ItemKind::kStrayOption) position = kNone;
+            stray_option_follows = items[i].kind == ItemKind::kStrayOption;
             break;
+        }
+        if (stray_option_follows) {
+            if (replaced_last != kNone) {
+                for (std::size_t i = position; i <= replaced_last; ++i) removed[i] = true;
+                replaced_last = kNone;
+            }
+            position = kNone;
         }
     }
 

@@ -51,6 +51,9 @@
 // byte for byte, so every byte outside it stays identical); else in place of the first removed
 // stanza; else at the end of the file after a blank line. A block placed anywhere but in a
 // complete pair gets a blank line before and after it when the neighbours are not blank.
+// Exception: where an option line without a stanza (which ifupdown2 rejects) would follow the
+// block, past blank and comment lines, it would join the block's lines to the stanza above; the
+// block then goes to the end of the file instead.
 // Markers of options.previous_tags count as ours too (for a changed managed_block_tag).
 //
 // Bytes: a CRLF file keeps its '\r's (our block is written with '\n'); a trailing '\r' reads as

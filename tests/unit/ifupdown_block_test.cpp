@@ -301,6 +301,20 @@ TEST(IfupdownApplyFuzz, BlockBeforeStrayOptionLineGoesToTheEnd) {
     EXPECT_TRUE(scan_block(out, kTag, kBridge, {}, options).clean());
 }
 
+// Found by fuzzing: the same with a complete pair, kept apart from the stanza above by a
+// keyword line inside it; replaced in place, the new block joined the stanza.
+TEST(IfupdownApplyFuzz, PairBeforeStrayOptionLineMovesToTheEnd) {
+    const std::string text =
+        "iface eno1 inet manual\n# BEGIN ovs-port-agent\nallow-ovsbr0 vi100\n"
+        "# END ovs-port-agent\n\tmtu 1500\n";
+    const std::string out = apply_block(text, kTag, kBridge, {});
+    EXPECT_EQ(out,
+              "iface eno1 inet manual\n\tmtu 1500\n\n# BEGIN ovs-port-agent\n"
+              "# END ovs-port-agent\n");
+    EXPECT_EQ(apply_block(out, kTag, kBridge, {}), out);
+    EXPECT_TRUE(scan_block(out, kTag, kBridge, {}).clean());
+}
+
 TEST(IfupdownScan, ReportsWhatAGuiSaveLeft) {
     const BlockScan scan = scan_block(kGuiSavedFile, kTag, kBridge);
     EXPECT_EQ(scan.complete_blocks, 0u);
