@@ -679,13 +679,36 @@ Status Core::converge(const std::string& name, Phase phase) {
     }
 }
 
-void Core::reconcile(std::string_view reason) {
+std::size_t Core::nm_returned() {
+    std::vector<std::string> replug;
+    {
+        std::lock_guard lock(mutex_);
+        for (auto& [name, slot] : slots_) {
+            if (!slot->desired_present || !slot->prepared || !slot->activated) continue;
+            if (backend_.nm_restores(name)) continue;
+            slot->activated = false;
+            slot->row_missing_since = {};
+            slot->view.generation++;
+            set_state(*slot, PortState::Activating);
+            replug.push_back(name);
+        }
+    }
+    for (const std::string& name : replug) {
+        notify(name);
+        schedule(name);
+    }
+    return replug.size();
+}
+
+bool Core::reconcile(std::string_view reason, bool record_failure) {
     std::vector<Backend::Owned> owned;
     try {
         owned = backend_.owned();
     } catch (const BackendError& error) {
-        journal_.record("reconcile_failed", {{"reason", reason}, {"error", error.what()}});
-        return;
+        if (record_failure) {
+            journal_.record("reconcile_failed", {{"reason", reason}, {"error", error.what()}});
+        }
+        return false;
     }
     std::vector<std::string> adopted, collected, reactivate, recreate, handed_over;
     std::set<std::string> owned_names;
@@ -774,6 +797,7 @@ void Core::reconcile(std::string_view reason) {
         if (observed_) observed = last_observed_;
     }
     if (observed) bridge_observed(*observed);
+    return true;
 }
 
 bool Core::bridge_observed(const std::vector<BridgePort>& ports) {

@@ -126,6 +126,8 @@ class Backend {
     // Activates a port NM claims is attached although OVSDB has no row for it: NM's devices are
     // deactivated first when needed. The default is activate(), for backends without that state.
     virtual Profiles reactivate(const std::string& name) { return activate(name); }
+    // Whether NM re-adds this port by itself after it restarts (its profiles autoconnect).
+    virtual bool nm_restores(const std::string& /*name*/) const { return true; }
     // Deletes the port's profiles (NM removes the OVS port); returns what was deleted.
     virtual nlohmann::json remove(const std::string& name) = 0;
     // Applies changed options (the VLAN tag) to the profiles and, if live, the port.
@@ -183,7 +185,13 @@ class Core {
     // Compares the registry with what NM has: adopts the agent's profiles from an earlier run,
     // re-creates profiles that vanished, re-activates what is down, and removes link-discovered
     // ports whose link is gone. Runs at start-up and after NetworkManager restarts.
-    void reconcile(std::string_view reason);
+    // NetworkManager answers again after a restart. It deleted every OVS row it owned and
+    // re-adds only the ports whose profiles autoconnect: the others are re-activated at once,
+    // on the workers, without waiting for reconcile's full listing. Returns how many.
+    std::size_t nm_returned();
+    // False when NM could not be asked; the failure is recorded only with record_failure (a
+    // caller retrying while NM starts up records the last attempt only).
+    bool reconcile(std::string_view reason, bool record_failure = true);
 
     // What OVSDB shows on the bridge (the whole list, each time it changes). A port someone
     // else plugged is shown as External and never touched; when it takes the name of one of the

@@ -69,6 +69,10 @@ Backend::Profiles NmBackend::activate(const std::string& name) {
     return translate([&] { return to_profiles(ports_.activate(name)); });
 }
 
+bool NmBackend::nm_restores(const std::string& name) const {
+    return !nm_replugs_ || nm_replugs_(name);
+}
+
 Backend::Profiles NmBackend::reactivate(const std::string& name) {
     return translate([&] { return to_profiles(ports_.reactivate(name)); });
 }

@@ -506,6 +506,14 @@ int run_daemon(const DaemonOptions& options) {
         }
     };
     sync_block(core.ports());
+    // After NM returns: when to reconcile next, and until when to keep trying.
+    // (A flag and plain time points: GCC 12 -O2 warns falsely about an optional here.)
+    bool nm_reconcile_pending = false;
+    bool nm_replugged = false;
+    std::chrono::steady_clock::time_point nm_reconcile_due{};
+    std::chrono::steady_clock::time_point nm_reconcile_deadline{};
+    constexpr auto kNmStartupRetry = std::chrono::milliseconds(50);
+    constexpr auto kNmStartupWait = std::chrono::seconds(30);
     // Who plugged what, read from OVSDB (never written).
     OvsdbFeed ovsdb(netwatch::default_ovsdb_socket(), config.bridge_name, core, journal);
 
@@ -534,6 +542,14 @@ int run_daemon(const DaemonOptions& options) {
                 next_watchdog = now + *watchdog;
             }
             const auto wait = std::chrono::ceil<std::chrono::milliseconds>(next_watchdog - now);
+            if (timeout_ms < 0 || wait.count() < timeout_ms)
+                timeout_ms = static_cast<int>(wait.count());
+        }
+        if (nm_reconcile_pending) {
+            const auto wait = std::max<std::chrono::milliseconds>(
+                std::chrono::milliseconds(0),
+                std::chrono::ceil<std::chrono::milliseconds>(nm_reconcile_due -
+                                                             std::chrono::steady_clock::now()));
             if (timeout_ms < 0 || wait.count() < timeout_ms)
                 timeout_ms = static_cast<int>(wait.count());
         }
@@ -601,8 +617,44 @@ int run_daemon(const DaemonOptions& options) {
                 // profiles; reconcile re-plugs whatever it does not.
                 spdlog::info("NetworkManager is back on the bus: reconciling");
                 journal.record("networkmanager_started", nlohmann::json::object());
-                core.reconcile("networkmanager restarted");
+                nm_reconcile_pending = true;
+                nm_replugged = false;
+                nm_reconcile_due = std::chrono::steady_clock::now();
+                nm_reconcile_deadline = nm_reconcile_due + kNmStartupWait;
+            }
+        }
+        if (nm_reconcile_pending && std::chrono::steady_clock::now() >= nm_reconcile_due) {
+            // NM takes its bus name before it exports its objects: ask again until it answers.
+            const auto now = std::chrono::steady_clock::now();
+            const bool last = now >= nm_reconcile_deadline;
+            // A cheap question first: the full listing takes NM ~0.5 s right after it starts,
+            // so the ports NM does not re-add itself are re-plugged before that.
+            bool answering = false;
+            try {
+                nm->list_connection_paths();
+                answering = true;
+            } catch (const nm::NmError&) {
+                // Not yet.
+            }
+            if (answering && !nm_replugged) {
+                nm_replugged = true;
+                const std::size_t replugging = core.nm_returned();
+                spdlog::info(
+                    "NetworkManager answers: re-plugging {} ports it does not restore "
+                    "itself",
+                    replugging);
+            }
+            const bool reconciled = answering && core.reconcile("networkmanager restarted", last);
+            spdlog::debug("reconcile after NM's return: {} in {} ms",
+                          reconciled ? "done" : "NM not ready",
+                          std::chrono::duration_cast<std::chrono::milliseconds>(
+                              std::chrono::steady_clock::now() - now)
+                              .count());
+            if (reconciled || last) {
+                nm_reconcile_pending = false;
                 bridge_device.refresh(*nm, config.bridge_name);
+            } else {
+                nm_reconcile_due = now + kNmStartupRetry;
             }
         }
         if ((fds[3].revents & POLLIN) && block->drain_watch()) {

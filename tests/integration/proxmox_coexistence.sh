@@ -11,18 +11,20 @@
 #  4. NetworkManager killed and restarted with 20 of the agent's ports (10 that NM re-adds
 #     itself, 10 guest NICs the agent re-plugs): all back, none duplicated, the outage in the
 #     ledger; the time from NM answering to the last port back is printed and bounded
-#     (OPA_REPLUG_BOUND_MS, default 5000: the issue asks for 1000, which is not met yet — the
-#     guest NICs the agent re-plugs come back 1.2-2.2 s after NM answers; NM's own ~0.5 s).
+#     (OPA_REPLUG_BOUND_MS, default 1000 as the issue asks; "answering" is when NM first lists
+#     its profiles again, some 0.5 s after it took its bus name).
 # OVSDB and NM are only read here, except by the simulated Proxmox hook.
 set -euo pipefail
 SANDBOX=$1
 AGENT=$2
 export OPA_SANDBOX=${OPA_SANDBOX_PREFIX:-opa}-coex
-BOUND_MS=${OPA_REPLUG_BOUND_MS:-5000}
+BOUND_MS=${OPA_REPLUG_BOUND_MS:-1000}
 tmp=$(mktemp -d)
 agent_pid=
 cleanup() {
     set +e
+    # OPA_KEEP_LOGS=DIR keeps the agent's log and ledger for a look afterwards.
+    [ -n "${OPA_KEEP_LOGS:-}" ] && mkdir -p "$OPA_KEEP_LOGS" && cp "$tmp"/agent.log "$tmp"/ledger.jsonl "$OPA_KEEP_LOGS"/
     if [ -n "$agent_pid" ]; then
         kill -TERM "$agent_pid" 2>/dev/null
         wait "$agent_pid" 2>/dev/null
@@ -87,7 +89,7 @@ ct 103 'name=eth0,bridge=ovsbr0,hwaddr=BC:24:11:00:01:03,ip=dhcp,tag=99999,type=
 "$SANDBOX" down >/dev/null 2>&1 || true
 "$SANDBOX" up >/dev/null
 sx "$AGENT" -c "$tmp/config.toml" setup-bridge >/dev/null || fail "setup-bridge"
-"$SANDBOX" exec "$AGENT" -c "$tmp/config.toml" run >"$tmp/agent.log" 2>&1 &
+"$SANDBOX" exec "$AGENT" ${OPA_AGENT_FLAGS:-} -c "$tmp/config.toml" run >"$tmp/agent.log" 2>&1 &
 agent_pid=$!
 wait_for 20 "the agent to start" grep -q "ready:" "$tmp/agent.log"
 wait_for 10 "the agent to watch OVSDB" grep -q "watching OVSDB" "$tmp/agent.log"
@@ -152,6 +154,13 @@ before=$(grep -c . "$tmp/ledger.jsonl")
 # row is a new one (a new _uuid) written for the agent.
 old_rows=$(vsctl --bare --columns=_uuid find Port | grep . | sort | tr '\n' ' ')
 "$SANDBOX" restart-nm >/dev/null
+on_bus=$(date +%s%N)
+# NM takes its bus name some 0.5 s before it answers calls: "answering" is when it first lists
+# its profiles again.
+until sx busctl call org.freedesktop.NetworkManager /org/freedesktop/NetworkManager/Settings \
+    org.freedesktop.NetworkManager.Settings ListConnections >/dev/null 2>&1; do
+    [ $(($(date +%s%N) - on_bus)) -lt 30000000000 ] || fail "NetworkManager does not answer after its restart"
+done
 answered=$(date +%s%N)
 # Poll OVSDB directly (read-only), as fast as it answers.
 until sx bash -c "old=' $old_rows'; for n in ${names[*]}; do
@@ -165,7 +174,8 @@ until sx bash -c "old=' $old_rows'; for n in ${names[*]}; do
     fi
 done
 back_ms=$((($(date +%s%N) - answered) / 1000000))
-echo "all 20 ports back ${back_ms} ms after NetworkManager answered on the bus"
+echo "all 20 ports back ${back_ms} ms after NetworkManager answered again" \
+    "($((($(date +%s%N) - on_bus) / 1000000)) ms after it took its bus name)"
 for n in "${names[@]}"; do [ "$(rows_named "$n")" = 1 ] || fail "$n has $(rows_named "$n") rows"; done
 kill -0 "$agent_pid" || fail "the agent died"
 tail -n +"$before" "$tmp/ledger.jsonl" | grep -q '"action":"networkmanager_stopped"' || fail "the outage is not in the ledger"
