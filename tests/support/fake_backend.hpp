@@ -24,6 +24,10 @@ class FakeBackend : public agent::Backend {
         bool activated = false;
     };
 
+    bool nm_restores(const std::string& name) const override {
+        return !not_restored_by_nm.count(name);
+    }
+
     Profiles prepare(const std::string& name, const agent::PortOptions& options,
                      agent::Origin origin) override {
         std::lock_guard lock(mutex);
@@ -113,6 +117,7 @@ class FakeBackend : public agent::Backend {
     std::set<std::string> links;
     std::set<std::string> fail_prepare, fail_activate;
     bool fail_set_options = false;
+    std::set<std::string> not_restored_by_nm;  // nm_restores() says no (guest NICs on PVE)
     std::vector<std::string> calls;
     bool gate_closed = false;  // activate() waits while closed
     int in_activate = 0;

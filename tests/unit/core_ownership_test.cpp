@@ -131,6 +131,23 @@ TEST_F(CoreOwnershipTest, AttachedPortWithoutARowIsReactivatedAfterTheGrace) {
     EXPECT_EQ(journal.count("port_repair"), 1u);
 }
 
+TEST_F(CoreOwnershipTest, AfterNmReturnsOnlyThePortsNmDoesNotRestoreAreReplugged) {
+    backend.not_restored_by_nm = {"veth300i0"};
+    for (const char* name : {"veth300i0", "ct0p0"}) {
+        backend.links.insert(name);
+        ASSERT_TRUE(core->create_port(name, {}));
+        core->link_appeared(name, LinkKind::Veth);
+    }
+    ASSERT_TRUE(core->wait_idle(5s));
+    ASSERT_EQ(backend.count("activate veth300i0"), 1u);
+    ASSERT_EQ(backend.count("activate ct0p0"), 1u);
+    EXPECT_EQ(core->nm_returned(), 1u);
+    ASSERT_TRUE(core->wait_idle(5s));
+    EXPECT_EQ(backend.count("activate veth300i0"), 2u);
+    EXPECT_EQ(backend.count("activate ct0p0"), 1u) << "NM re-adds this one itself";
+    EXPECT_EQ(core->port("veth300i0")->state, PortState::Activated);
+}
+
 TEST(CoreDefaults, GuestOptionsApplyWhenTheRequestHasNone) {
     FakeBackend backend;
     FakeJournal journal;
