@@ -6,7 +6,7 @@
 # Then the libFuzzer targets run for a bounded time each (scripts/fuzz.sh, clang).
 #
 # Env: OPA_TEST_BUILDS="release asan" (which builds to test), OPA_JOBS (default: nproc),
-#      OPA_FUZZ_SECONDS (per fuzz target, default 30 here; 0 skips fuzzing)
+#      OPA_FUZZ_SECONDS (per fuzz target, default 20 here; 0 skips fuzzing)
 set -euo pipefail
 cd "$(dirname "$(readlink -f "$0")")/.."
 t0=$(date +%s)
@@ -39,7 +39,7 @@ for b in ${OPA_TEST_BUILDS:-release asan}; do
         *) echo "test: unknown build '$b'" >&2; exit 2 ;;
     esac
 done
-fuzz_seconds=${OPA_FUZZ_SECONDS:-30}
+fuzz_seconds=${OPA_FUZZ_SECONDS:-20}
 if [ "$fuzz_seconds" != 0 ]; then
     echo "== fuzz: ${fuzz_seconds} s per target"
     OPA_FUZZ_SECONDS=$fuzz_seconds OPA_JOBS=$jobs scripts/fuzz.sh

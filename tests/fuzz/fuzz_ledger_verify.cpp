@@ -14,6 +14,7 @@
 #include <nlohmann/json.hpp>
 #include <string>
 #include <string_view>
+#include <system_error>
 
 #include "fuzz_check.hpp"
 #include "ledger/entry.hpp"
@@ -24,13 +25,32 @@ namespace ledger = opa::ledger;
 
 namespace {
 
-const std::filesystem::path& ledger_path() {
-    static const std::filesystem::path path = [] {
+// A private directory for the process's one ledger file, removed at exit (libFuzzer exits
+// normally at -max_total_time; after a crash it stays, like the crash input).
+class ScratchDir {
+  public:
+    ScratchDir() {
         char dir[] = "/tmp/opa-fuzz-ledger.XXXXXX";
         if (::mkdtemp(dir) == nullptr) std::abort();
-        return std::filesystem::path(dir) / "ledger.jsonl";
-    }();
-    return path;
+        dir_ = dir;
+        file_ = dir_ / "ledger.jsonl";
+    }
+    ~ScratchDir() {
+        std::error_code ignored;
+        std::filesystem::remove_all(dir_, ignored);
+    }
+    ScratchDir(const ScratchDir&) = delete;
+    ScratchDir& operator=(const ScratchDir&) = delete;
+    const std::filesystem::path& file() const { return file_; }
+
+  private:
+    std::filesystem::path dir_;
+    std::filesystem::path file_;
+};
+
+const std::filesystem::path& ledger_path() {
+    static const ScratchDir scratch;
+    return scratch.file();
 }
 
 void write_file(std::string_view bytes) {
