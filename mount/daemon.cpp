@@ -370,8 +370,12 @@ int run_daemon(const DaemonOptions& options) {
     std::recursive_mutex watcher_mutex;
     // A port requested by name (mkdir, D-Bus) may have a name outside include_prefixes: its
     // link must still be reported when it appears.
-    core.add_listener([&](const std::string& name, const std::optional<agent::Port>& port) {
+    core.add_listener([&](const std::string& name, const std::optional<agent::Port>&) {
         std::lock_guard lock(watcher_mutex);
+        // The port as it is now, not the snapshot: listeners run on several threads, and a
+        // late one carrying an older snapshot would watch the name of a port removed meanwhile,
+        // and its link would come back as a new, link-discovered port.
+        const std::optional<agent::Port> port = core.port(name);
         if (port && port->origin == agent::Origin::Request) {
             watcher->watch_name(name);
         } else if (!port) {
