@@ -263,6 +263,13 @@ class Service::Impl final : public sdbus::AdaptorInterfaces<dev::ovs::PortAgent1
         require_root(caller_uid(), method);
 
         // Refused before the link is renamed, so that a refusal changes nothing.
+        if (auto raw = core_.port(raw_ifname); raw && raw->state == agent::PortState::External) {
+            // Proxmox's hook (or someone) plugged it: renaming it would take the interface out
+            // from under their OVS port.
+            throw error_for({agent::Errc::NotOwned,
+                             raw_ifname + " is plugged into " + core_.bridge() +
+                                 " by someone else (external); the agent leaves it alone"});
+        }
         if (core_.port(port_name)) {
             throw error_for({agent::Errc::Exists, "port " + port_name + " exists already"});
         }

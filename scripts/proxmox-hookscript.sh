@@ -24,6 +24,9 @@
 # It never makes a guest fail to start or stop: every problem (agent not running, bad config,
 # unknown guest) is logged to syslog under the tag ovs-port-agent-hook and the script exits 0.
 # The agent also attaches the links it discovers by itself; this only makes it happen at once.
+# On a bridge named in the guest's config Proxmox's own start hook has plugged the NIC with
+# ovs-vsctl before post-start: the agent then refuses (NotOwned, logged here) and shows the port
+# as external, so this script is only useful where nothing else plugs the guest's NICs.
 #
 # Environment overrides, for tests: OPA_PVE_ROOT (/etc/pve), OPA_CONFIG
 # (/etc/ovs-port-agent/config.toml), OPA_BUSCTL (busctl), OPA_LOGGER (logger),

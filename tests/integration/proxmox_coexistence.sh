@@ -108,6 +108,12 @@ grep -q '^iface veth100i0' "$tmp/interfaces" && fail "an external port is in the
 rmdir "$tmp/ports/veth100i0" 2>"$tmp/rmdir.err" && fail "rmdir of an external port succeeded"
 grep -qi "not permitted" "$tmp/rmdir.err" || fail "rmdir of an external port: $(cat "$tmp/rmdir.err")"
 is_external_row veth100i0 || fail "rmdir touched Proxmox's veth100i0"
+# The hookscript's call at post-start, for a NIC Proxmox has plugged: refused, nothing renamed.
+sx busctl call dev.ovs.PortAgent1 /dev/ovs/PortAgent1 dev.ovs.PortAgent1 CreateContainerInterface \
+    ssu veth100i0 100 100 >/dev/null 2>"$tmp/create.err" && fail "CreateContainerInterface took Proxmox's veth100i0"
+grep -q "someone else" "$tmp/create.err" || fail "CreateContainerInterface: $(cat "$tmp/create.err")"
+sx ip link show veth100i0 >/dev/null || fail "veth100i0 was renamed"
+is_external_row veth100i0 || fail "CreateContainerInterface touched Proxmox's veth100i0"
 
 echo "== 2. Agent first, then Proxmox's hook"
 mkdir "$tmp/ports/veth101i0" || fail "mkdir veth101i0"
