@@ -653,9 +653,12 @@ Status Core::converge(const std::string& name, Phase phase) {
                     slot->view.last_error.clear();
                     set_state(*slot, PortState::Activated);
                 }
-                journal_.record(
-                    "port_attached",
-                    {{"port", name}, {"bridge", options_.bridge}, {"nm", profiles.nm_objects}});
+                // Attached already (NM got there first, or another request did): no new fact.
+                if (!profiles.was_active) {
+                    journal_.record(
+                        "port_attached",
+                        {{"port", name}, {"bridge", options_.bridge}, {"nm", profiles.nm_objects}});
+                }
             } catch (const BackendError& error) {
                 {
                     std::lock_guard lock(mutex_);

@@ -104,6 +104,7 @@ class Backend {
         bool activated = false;
         LinkKind kind = LinkKind::Unknown;
         bool created = false;       // false: they existed already
+        bool was_active = false;    // activate(): attached already, nothing was done
         nlohmann::json nm_objects;  // object paths and uuids involved, for the ledger
     };
     struct Owned {

@@ -17,6 +17,7 @@ Backend::Profiles to_profiles(const nm::AttachResult& r) {
     p.activated = r.state == nm::AttachState::Activated;
     p.kind = p.link_present ? kind_of(r.member_type) : LinkKind::Unknown;
     p.created = r.created;
+    p.was_active = r.was_active;
     p.nm_objects = {{"port_uuid", r.port_uuid},
                     {"port_profile", r.port_profile},
                     {"member_uuid", r.member_uuid},

@@ -128,6 +128,36 @@ bool is_guest_peer(const std::string& name) {
            naming::parse_guest_ifname(std::string_view(name).substr(0, name.size() - 1));
 }
 
+// Why the daemon leaves a guest NIC's link alone, from the guest's Proxmox config (missing or
+// unreadable configs are not an error: nullopt).
+struct LeftAlone {
+    std::string sentence;
+    bool plugged_by_proxmox = false;  // Proxmox's start hook plugs it into the agent's bridge
+};
+std::optional<LeftAlone> left_to_proxmox(const config::Config& config, const std::string& name) {
+    auto nic = proxmox::nic_for_ifname(config.pve_root, name);
+    if (!nic) return std::nullopt;
+    // nic_for_ifname answers only for guest NIC names.
+    const naming::GuestNic guest = *naming::parse_guest_ifname(name);
+    if (nic->firewall && guest.kind != naming::GuestKind::kFirewallLink) {
+        return LeftAlone{"the guest's firewall is on, so Proxmox puts it on its fwbr bridge (fwln" +
+                             std::to_string(guest.vmid) + "o" + std::to_string(guest.index) +
+                             " goes on the OVS bridge)",
+                         false};
+    }
+    if (!nic->bridge.empty() && nic->bridge != config.bridge_name) {
+        return LeftAlone{
+            "the guest's config puts it on bridge " + nic->bridge + ", not " + config.bridge_name,
+            false};
+    }
+    if (nic->bridge == config.bridge_name) {
+        // Proxmox's start hook plugs it with ovs-vsctl (del-port, add-port); the agent shows
+        // it as external once it is on the bridge.
+        return LeftAlone{"Proxmox plugs it into " + config.bridge_name + " itself", true};
+    }
+    return std::nullopt;
+}
+
 // Turns one debounced batch of link events into requests to the core.
 void handle_links(const netwatch::LinkBatch& batch, const config::Config& config,
                   netwatch::LinkWatcher& watcher, agent::Core& core, agent::Journal& journal) {
@@ -146,6 +176,28 @@ void handle_links(const netwatch::LinkBatch& batch, const config::Config& config
                 core.link_gone(name);
                 [[fallthrough]];
             case netwatch::LinkChange::Appeared: {
+                spdlog::debug("link {} appeared ({})", name, netwatch::to_string(event.link.kind));
+                const auto known = core.port(name);
+                // A port someone asked for by name (mkdir, D-Bus) is attached when its link
+                // appears, whoever's config names it: the request was explicit.
+                if (known && known->origin == agent::Origin::Request) {
+                    core.link_appeared(name, core_kind(event.link.kind));
+                    break;
+                }
+                // Someone else's port, or a NIC Proxmox plugs or bridges itself: never renamed,
+                // never attached (that would race Proxmox's hook, and one of the two would fail).
+                if (known && known->state == agent::PortState::External) {
+                    core.link_appeared(name, core_kind(event.link.kind));
+                    break;
+                }
+                if (const auto left = left_to_proxmox(config, name)) {
+                    spdlog::info("link {}: {}; leaving it alone", name, left->sentence);
+                    if (left->plugged_by_proxmox) {
+                        journal.record("link_left_to_proxmox",
+                                       {{"port", name}, {"bridge", config.bridge_name}});
+                    }
+                    break;
+                }
                 if (auto target = rename_target(config, name)) {
                     watcher.watch_name(*target);
                     const netwatch::RenameResult renamed = netwatch::rename_link(name, *target);
@@ -159,47 +211,7 @@ void handle_links(const netwatch::LinkBatch& batch, const config::Config& config
                     spdlog::warn("cannot rename {} to {}: {}; attaching it as it is", name, *target,
                                  renamed.message);
                 }
-                spdlog::debug("link {} appeared ({})", name, netwatch::to_string(event.link.kind));
-                // Proxmox knowledge: the guest's own config says where the NIC goes. Missing or
-                // unreadable configs are not an error (the guest's tag and trunks, if any, come
-                // through the core's default_options).
-                // A port someone asked for by name (mkdir, D-Bus) is attached when its link
-                // appears, whoever's config names it: the request was explicit.
-                const auto requested = core.port(name);
-                if (requested && requested->origin == agent::Origin::Request) {
-                    core.link_appeared(name, core_kind(event.link.kind));
-                    break;
-                }
-                if (auto nic = proxmox::nic_for_ifname(config.pve_root, name)) {
-                    // nic_for_ifname answers only for guest NIC names.
-                    const naming::GuestNic guest = *naming::parse_guest_ifname(name);
-                    if (nic->firewall && guest.kind != naming::GuestKind::kFirewallLink) {
-                        spdlog::info(
-                            "link {}: the guest's firewall is on, so Proxmox puts it on its "
-                            "fwbr bridge (fwln{}o{} goes on the OVS bridge); leaving it alone",
-                            name, guest.vmid, guest.index);
-                        break;
-                    }
-                    if (!nic->bridge.empty() && nic->bridge != config.bridge_name) {
-                        spdlog::info(
-                            "link {}: the guest's config puts it on bridge {}, not {}; "
-                            "leaving it alone",
-                            name, nic->bridge, config.bridge_name);
-                        break;
-                    }
-                    if (nic->bridge == config.bridge_name) {
-                        // Proxmox's start hook plugs it with ovs-vsctl (del-port, add-port):
-                        // attaching it too would race it, and one of the two would fail. The
-                        // agent shows it as external once it is on the bridge.
-                        spdlog::info(
-                            "link {}: Proxmox plugs it into {} itself; leaving it to "
-                            "Proxmox",
-                            name, config.bridge_name);
-                        journal.record("link_left_to_proxmox",
-                                       {{"port", name}, {"bridge", config.bridge_name}});
-                        break;
-                    }
-                }
+                // The guest's tag and trunks, if any, come through the core's default_options.
                 core.link_appeared(name, core_kind(event.link.kind));
                 break;
             }

@@ -304,6 +304,7 @@ AttachResult OvsPorts::activate(const std::string& ifname) {
     if (device.state == kStateActivated && device.active_connection != "/") {
         result.state = AttachState::Activated;
         result.active_connection = device.active_connection;
+        result.was_active = true;
         return result;
     }
 

@@ -39,7 +39,8 @@ struct AttachResult {
     std::string member_type;  // 802-3-ethernet | tun
     std::string device;       // the interface's NM device, "" while pending
     std::string active_connection;
-    bool created = false;  // false: the profiles existed already
+    bool created = false;     // false: the profiles existed already
+    bool was_active = false;  // activate(): the port was attached already, nothing was done
 };
 
 struct DetachResult {

@@ -93,7 +93,8 @@ grep -q networkmanager_started "$tmp/ledger.jsonl" || fail "the ledger does not 
 # The port tree, from a plain shell.
 grep -q " $tmp/ports fuse.ovs-ports " /proc/mounts || fail "the port tree is not mounted"
 [ "$(ls "$tmp/ports" | grep -cE '^(veth|tap)[0-9]+i0$')" = 25 ] || fail "the tree does not list 25 ports"
-[ "$(cat "$tmp/ports/veth100i0/state")" = activated ] || fail "veth100i0/state is not activated"
+# (The row can be in OVSDB a moment before NM reports the re-plug finished: wait for the state.)
+wait_for 10 "veth100i0/state to read activated" grep -qx activated "$tmp/ports/veth100i0/state"
 mkdir "$tmp/ports/vi200" || fail "mkdir vi200"
 [ "$(cat "$tmp/ports/vi200/state")" = pending ] || fail "vi200 is not pending"
 sx ip link add vi200 type veth peer name vi200peer

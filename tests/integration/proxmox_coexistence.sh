@@ -184,8 +184,10 @@ echo "all 20 ports back ${back_ms} ms after NetworkManager answered again" \
     "($((($(date +%s%N) - on_bus) / 1000000)) ms after it took its bus name)"
 for n in "${names[@]}"; do [ "$(rows_named "$n")" = 1 ] || fail "$n has $(rows_named "$n") rows"; done
 kill -0 "$agent_pid" || fail "the agent died"
-tail -n +"$before" "$tmp/ledger.jsonl" | grep -q '"action":"networkmanager_stopped"' || fail "the outage is not in the ledger"
-tail -n +"$before" "$tmp/ledger.jsonl" | grep -q '"action":"networkmanager_started"' || fail "NM's return is not in the ledger"
+# (Into a file first: `tail | grep -q` fails under pipefail when grep stops reading early.)
+tail -n +"$before" "$tmp/ledger.jsonl" >"$tmp/ledger.after"
+grep -q '"action":"networkmanager_stopped"' "$tmp/ledger.after" || fail "the outage is not in the ledger"
+grep -q '"action":"networkmanager_started"' "$tmp/ledger.after" || fail "NM's return is not in the ledger"
 is_external_row veth100i0 || fail "Proxmox's veth100i0 was touched by the NM restart"
 is_external_row veth101i0 || fail "Proxmox's veth101i0 was touched by the NM restart"
 [ "$back_ms" -le "$BOUND_MS" ] || fail "ports back after ${back_ms} ms, bound ${BOUND_MS} ms"
