@@ -232,7 +232,19 @@ AttachResult OvsPorts::prepare(const PortRequest& request) {
 AttachResult OvsPorts::activate(const std::string& ifname) {
     std::optional<OwnedPort> port = owned_port(ifname);
     if (!port || !port->port) throw NmError("the agent has no port named " + ifname);
-    if (!port->device) throw NmError("interface " + ifname + " does not exist");
+    if (!port->device) {
+        // The kernel announced the link, but NM may not have made its device yet.
+        try {
+            nm_.wait_for(
+                [&] {
+                    port->device = nm_.real_device_by_interface(ifname, kMemberDeviceTypes);
+                    return port->device.has_value();
+                },
+                Clock::now() + activation_timeout_, "NetworkManager to show " + ifname);
+        } catch (const NmError&) {
+            throw NmError("interface " + ifname + " does not exist");
+        }
+    }
     const auto bridge = bridge_profile();
     if (!bridge) throw NmError("bridge " + bridge_name_ + " has no NetworkManager profile");
     const WireNames wire = nm_.wire_names();
