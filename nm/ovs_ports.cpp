@@ -312,7 +312,28 @@ AttachResult OvsPorts::activate(const std::string& ifname) {
 }
 
 void OvsPorts::ensure_bridge_active(const ConnectionInfo& bridge, Clock::time_point deadline) {
+    // The bridge's device as last seen: one call to check it instead of a listing of all.
+    std::string cached;
+    {
+        std::lock_guard lock(lookup_mutex_);
+        cached = bridge_device_;
+    }
+    if (!cached.empty()) {
+        try {
+            const DeviceInfo device = nm_.device(cached);
+            if (device.type == kDeviceOvsBridge && device.interface == bridge_name_ &&
+                device.state == kStateActivated) {
+                return;
+            }
+        } catch (const NmError&) {
+            // Gone (NM restarted, the bridge re-made): look it up again.
+        }
+    }
     auto device = nm_.device_by_interface(bridge_name_, {kDeviceOvsBridge});
+    if (device) {
+        std::lock_guard lock(lookup_mutex_);
+        bridge_device_ = device->path;
+    }
     if (device && device->state == kStateActivated) return;
     // Activating a port's member would pull the bridge up too, but the bridge then activates its
     // own ports (autoconnect-slaves) and the two activations of this port collide. So the bridge
