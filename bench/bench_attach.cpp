@@ -7,7 +7,9 @@
 // Runs in the sandbox (scripts/sandbox.sh exec) while the agent runs there (`ovs-port-agent run`
 // with "veth" among include_prefixes, its bridge made by setup-bridge). "Done" for a port means
 // both: NetworkManager signalled its interface's device ACTIVATED, and OVSDB holds its Port row
-// (seen by `ovsdb-client monitor`, so no polling). Time starts just before the link is created.
+// (seen by `ovsdb-client monitor`, so no polling). The device is the veth's own (type veth), not
+// NM's OVS port device of the same name, which reaches ACTIVATED a little earlier. Time starts just
+// before the link is created.
 //   - ours:  `ip link add vethNi0 type veth peer name vethNi0p`; the agent sees the link and
 //            attaches it. The link is deleted afterwards (the agent detaches the port).
 //   - floor: the same NM calls the agent makes, made directly and nothing else: AddConnection2 of
@@ -61,6 +63,7 @@ constexpr const char* kSettingsIface = "org.freedesktop.NetworkManager.Settings"
 constexpr const char* kConnectionIface = "org.freedesktop.NetworkManager.Settings.Connection";
 constexpr const char* kDeviceIface = "org.freedesktop.NetworkManager.Device";
 constexpr std::uint32_t kActivated = 100;
+constexpr std::uint32_t kDeviceVeth = 20;
 
 // Runs argv, waits; its exit status (or -1).
 int run(const std::vector<std::string>& argv) {
@@ -182,7 +185,8 @@ class Observer {
         } catch (const std::exception&) {
         }
     }
-    // Device path -> interface name, off the signal thread.
+    // Device path -> interface name, off the signal thread. Only the link's own device (veth):
+    // NM's OVS port device has the same name and reaches ACTIVATED first.
     void resolve_loop() {
         std::unique_lock lock(mutex_);
         for (;;) {
@@ -194,7 +198,13 @@ class Observer {
             std::string name;
             try {
                 auto proxy = sdbus::createProxy(*resolver_bus_, kNm, path);
-                name = proxy->getProperty("Interface").onInterface(kDeviceIface).get<std::string>();
+                const auto type =
+                    proxy->getProperty("DeviceType").onInterface(kDeviceIface).get<std::uint32_t>();
+                if (type == kDeviceVeth) {
+                    name = proxy->getProperty("Interface")
+                               .onInterface(kDeviceIface)
+                               .get<std::string>();
+                }
             } catch (const std::exception&) {
             }
             lock.lock();

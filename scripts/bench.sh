@@ -1,6 +1,6 @@
 #!/bin/bash
-# bench.sh [--out FILE] [--no-daemon | --daemon-only] [--ports N]  -- build Release and run every
-# benchmark (--daemon-only: only the idle daemon, part 4).
+# bench.sh [--out FILE] [--no-daemon | --daemon-only | --attach-only] [--ports N]  -- build Release
+# and run every benchmark (--daemon-only: parts 4 and 5; --attach-only: part 5).
 #
 # Prints each figure as a Markdown row "| benchmark | what | measured | target | PASS/MISS/info |"
 # and writes the whole run (machine, command lines, figures) to FILE (default
@@ -31,12 +31,14 @@ OUT=$ROOT/build-bench/bench-results.md
 ARGS="$*"
 RUN_DAEMON=1
 RUN_PROGRAMS=1
+RUN_IDLE=1
 PORTS=1000
 while [ $# -gt 0 ]; do
     case $1 in
         --out) OUT=$(readlink -f "$2"); shift 2 ;;
         --no-daemon) RUN_DAEMON=0; shift ;;
         --daemon-only) RUN_PROGRAMS=0; shift ;;
+        --attach-only) RUN_PROGRAMS=0; RUN_IDLE=0; shift ;;
         --ports) PORTS=$2; shift 2 ;;
         -h|--help) sed -n '2,25p' "$0"; exit 0 ;;
         *) echo "bench.sh: unknown argument: $1" >&2; exit 2 ;;
@@ -160,19 +162,6 @@ make_ports() {
     fi
 }
 
-out ""
-out "\$ OPA_SANDBOX=$OPA_SANDBOX scripts/sandbox.sh up; ovs-port-agent -c CONFIG setup-bridge; ovs-port-agent -c CONFIG run"
-cat >"$tmp/config.toml" <<CONF
-bridge_name = "ovsbr0"
-datapath_type = "netdev"
-ledger_path = "$tmp/ledger.jsonl"
-interfaces_path = "$tmp/interfaces"
-mountpoint = "$tmp/ports"
-setup_log_path = "$tmp/setup.log"
-pve_root = "$tmp/pve"
-CONF
-printf 'auto lo\niface lo inet loopback\n\niface eth0 inet manual\n' >"$tmp/interfaces"
-mkdir -p "$tmp/pve"
 # start_agent CONFIG: a fresh stack, setup-bridge, the agent running and ready.
 start_agent() {
     "$SANDBOX" down >/dev/null 2>&1 || true   # a fresh stack
@@ -195,6 +184,20 @@ stop_agent() {
     grep -q " $tmp/ports " /proc/mounts && umount -l "$tmp/ports"
     return 0
 }
+if [ "$RUN_IDLE" = 1 ]; then
+out ""
+out "\$ OPA_SANDBOX=$OPA_SANDBOX scripts/sandbox.sh up; ovs-port-agent -c CONFIG setup-bridge; ovs-port-agent -c CONFIG run"
+cat >"$tmp/config.toml" <<CONF
+bridge_name = "ovsbr0"
+datapath_type = "netdev"
+ledger_path = "$tmp/ledger.jsonl"
+interfaces_path = "$tmp/interfaces"
+mountpoint = "$tmp/ports"
+setup_log_path = "$tmp/setup.log"
+pve_root = "$tmp/pve"
+CONF
+printf 'auto lo\niface lo inet loopback\n\niface eth0 inet manual\n' >"$tmp/interfaces"
+mkdir -p "$tmp/pve"
 start_agent "$tmp/config.toml"
 out "# agent pid $agent_pid (config: datapath netdev; ledger, interfaces file and tree in $tmp)"
 out "# ports below are REQUESTED by mkdir and stay pending (no links): NetworkManager holds two"
@@ -210,6 +213,7 @@ fi
 pending=$(grep -l '^pending$' "$tmp"/ports/vi*/state 2>/dev/null | wc -l)
 out "# $pending ports pending at the end; agent log warnings/errors: $(grep -ciE 'warn|error' "$tmp/agent.log" || true)"
 stop_agent
+fi
 
 # ------------------------------------------------------------------------------- attach latency
 for debounce in 500 0; do
@@ -231,6 +235,7 @@ CONF
     run "$SANDBOX" exec "$BUILD/bench/bench_attach" --samples="$ATTACH_SAMPLES" --burst="$BURST" \
         --inflight=100 --timeout=600 || out "# bench_attach failed (exit status $?)"
     out "# agent log warnings/errors: $(grep -ciE 'warn|error' "$tmp/agent.log" || true)"
+    grep -iE 'warn|error' "$tmp/agent.log" | head -n 5 | sed 's/^/# agent: /' | tee -a "$OUT" || true
     stop_agent
 done
 echo "bench: figures written to $OUT" >&2
