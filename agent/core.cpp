@@ -556,12 +556,14 @@ Status Core::converge(const std::string& name, Phase phase) {
                     slot->applied_options = options;
                     slot->view.port_uuid = profiles.port_uuid;
                     slot->view.member_uuid = profiles.member_uuid;
-                    slot->view.link_present = profiles.link_present;
+                    // NM may not show a link the kernel announced yet: activate() waits for it.
+                    link = profiles.link_present || links_.count(name) > 0;
+                    slot->view.link_present = link;
                     if (profiles.kind != LinkKind::Unknown) slot->view.kind = profiles.kind;
                     slot->view.last_error.clear();
-                    set_state(*slot, profiles.activated      ? PortState::Activated
-                                     : profiles.link_present ? PortState::Activating
-                                                             : PortState::Pending);
+                    set_state(*slot, profiles.activated ? PortState::Activated
+                                     : link             ? PortState::Activating
+                                                        : PortState::Pending);
                 }
                 if (profiles.created) {
                     nlohmann::json details = {{"port", name},
@@ -575,7 +577,6 @@ Status Core::converge(const std::string& name, Phase phase) {
                 report({});
                 prepared = true;
                 activated = profiles.activated;
-                link = profiles.link_present;
                 applied = options;
             } catch (const BackendError& error) {
                 bool drop = false;

@@ -295,6 +295,48 @@ void op_readdir(fuse_req_t req, fuse_ino_t, size_t size, off_t offset, fuse_file
     });
 }
 
+// Entries with their attributes, so `ls -l` needs no LOOKUP per entry: one request fills a
+// page with about twenty. "." and ".." go without attributes (ino 0 there: the kernel makes no
+// dentry and counts no lookup for them).
+void op_readdirplus(fuse_req_t req, fuse_ino_t dir, size_t size, off_t offset, fuse_file_info* fi) {
+    guarded(req, "readdirplus", [&] {
+        const auto handle = context_of(req).find(context_of(req).dirs, fi->fh);
+        if (!handle) return void(fuse_reply_err(req, EBADF));
+        const std::vector<DirEntry>& entries = *handle;
+        std::vector<char> buffer(size);
+        size_t used = 0;
+        for (size_t i = static_cast<size_t>(std::max<off_t>(offset, 0)); i < entries.size(); ++i) {
+            const DirEntry& item = entries[i];
+            fuse_entry_param entry{};
+            if (item.name == "." || item.name == "..") {
+                entry.attr.st_ino = item.ino;
+                entry.attr.st_mode = type_bits(item.type);
+            } else {
+                auto attr = tree_of(req).lookup(dir, item.name);
+                if (!attr.ok()) continue;  // gone since opendir
+                entry.ino = attr->ino;
+                entry.generation = 1;
+                entry.attr = to_stat(*attr);
+                entry.attr_timeout = attr_timeout(attr->type);
+                entry.entry_timeout = kEntryTimeout;
+            }
+            const size_t needed =
+                fuse_add_direntry_plus(req, buffer.data() + used, size - used, item.name.c_str(),
+                                       &entry, static_cast<off_t>(i + 1));
+            if (needed > size - used) break;
+            used += needed;
+        }
+        fuse_reply_buf(req, buffer.data(), used);
+    });
+}
+
+// Every readdir is a READDIRPLUS (not only the first, as the kernel's "auto" mode would do):
+// a reader of a large directory gets all its attributes in a few requests.
+void op_init(void*, fuse_conn_info* conn) {
+    if (conn->capable & FUSE_CAP_READDIRPLUS) conn->want |= FUSE_CAP_READDIRPLUS;
+    conn->want &= ~static_cast<unsigned>(FUSE_CAP_READDIRPLUS_AUTO);
+}
+
 void op_releasedir(fuse_req_t req, fuse_ino_t, fuse_file_info* fi) {
     context_of(req).remove(context_of(req).dirs, fi->fh);
     fuse_reply_err(req, 0);
@@ -338,6 +380,8 @@ const fuse_lowlevel_ops& operations() {
         o.release = op_release;
         o.opendir = op_opendir;
         o.readdir = op_readdir;
+        o.readdirplus = op_readdirplus;
+        o.init = op_init;
         o.releasedir = op_releasedir;
         o.statfs = op_statfs;
         o.access = op_access;

@@ -203,6 +203,11 @@ NmClient::NmClient() : signals_(std::make_unique<SignalState>()) {
         std::string("type='signal',sender='") + kBusName + "',interface='" + kActiveInterface +
             "',member='StateChanged'",
         [this](sdbus::Message&) { on_any_change(); }, sdbus::floating_slot);
+    // A new device (a link NM has just seen) is a change waiters may be waiting for.
+    bus_->addMatch(
+        std::string("type='signal',sender='") + kBusName + "',interface='" + kInterface +
+            "',member='DeviceAdded'",
+        [this](sdbus::Message&) { on_any_change(); }, sdbus::floating_slot);
     bus_->addMatch(
         std::string("type='signal',sender='") + kDbusName +
             "',interface='org.freedesktop.DBus',member='NameOwnerChanged',arg0='" + kBusName + "'",

@@ -258,7 +258,19 @@ AttachResult OvsPorts::prepare(const PortRequest& request) {
 AttachResult OvsPorts::activate(const std::string& ifname) {
     std::optional<OwnedPort> port = owned_port(ifname);
     if (!port || !port->port) throw NmError("the agent has no port named " + ifname);
-    if (!port->device) throw NmError("interface " + ifname + " does not exist");
+    if (!port->device) {
+        // The kernel announced the link, but NM may not have made its device yet.
+        try {
+            nm_.wait_for(
+                [&] {
+                    port->device = nm_.real_device_by_interface(ifname, kMemberDeviceTypes);
+                    return port->device.has_value();
+                },
+                Clock::now() + activation_timeout_, "NetworkManager to show " + ifname);
+        } catch (const NmError&) {
+            throw NmError("interface " + ifname + " does not exist");
+        }
+    }
     const auto bridge = bridge_profile();
     if (!bridge) throw NmError("bridge " + bridge_name_ + " has no NetworkManager profile");
     const WireNames wire = nm_.wire_names();
@@ -329,7 +341,28 @@ AttachResult OvsPorts::activate(const std::string& ifname) {
 }
 
 void OvsPorts::ensure_bridge_active(const ConnectionInfo& bridge, Clock::time_point deadline) {
+    // The bridge's device as last seen: one call to check it instead of a listing of all.
+    std::string cached;
+    {
+        std::lock_guard lock(lookup_mutex_);
+        cached = bridge_device_;
+    }
+    if (!cached.empty()) {
+        try {
+            const DeviceInfo device = nm_.device(cached);
+            if (device.type == kDeviceOvsBridge && device.interface == bridge_name_ &&
+                device.state == kStateActivated) {
+                return;
+            }
+        } catch (const NmError&) {
+            // Gone (NM restarted, the bridge re-made): look it up again.
+        }
+    }
     auto device = nm_.device_by_interface(bridge_name_, {kDeviceOvsBridge});
+    if (device) {
+        std::lock_guard lock(lookup_mutex_);
+        bridge_device_ = device->path;
+    }
     if (device && device->state == kStateActivated) return;
     // Activating a port's member would pull the bridge up too, but the bridge then activates its
     // own ports (autoconnect-slaves) and the two activations of this port collide. So the bridge

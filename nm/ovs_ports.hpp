@@ -102,10 +102,11 @@ class OvsPorts {
     NmClient& nm_;
     std::string bridge_name_;
     std::chrono::milliseconds activation_timeout_;
-    // Lookups never list every profile once these are known. lookup_mutex_ guards the three
+    // Lookups never list every profile once these are known. lookup_mutex_ guards the four
     // below; it is held across D-Bus calls only for the one listing that fills legacy_.
     std::mutex lookup_mutex_;
-    std::string bridge_uuid_;  // "" until found
+    std::string bridge_uuid_;    // "" until found
+    std::string bridge_device_;  // its device's path, "" until found
     bool legacy_indexed_ = false;
     std::map<std::pair<ProfileRole, std::string>, std::string> legacy_;  // -> uuid
 };

@@ -1,6 +1,6 @@
 #!/bin/bash
-# bench.sh [--out FILE] [--no-daemon | --daemon-only] [--ports N]  -- build Release and run every
-# benchmark (--daemon-only: only the idle daemon, part 4).
+# bench.sh [--out FILE] [--no-daemon | --daemon-only | --attach-only] [--ports N]  -- build Release
+# and run every benchmark (--daemon-only: parts 4 and 5; --attach-only: part 5).
 #
 # Prints each figure as a Markdown row "| benchmark | what | measured | target | PASS/MISS/info |"
 # and writes the whole run (machine, command lines, figures) to FILE (default
@@ -13,12 +13,16 @@
 #   4. idle daemon    the real daemon in the sandbox (OPA_SANDBOX, default opa-bench):
 #                     wake-ups per second while idle and RSS, with 0, 200 and N requested ports
 #                     made by mkdir in its tree (pending: NM holds their profiles, no links)
+#   5. bench_attach   link appears -> ACTIVATED and in OVSDB, the daemon against NetworkManager's
+#                     floor (the same NM calls made directly), one port at a time and a burst, in
+#                     a fresh sandbox; run with the default debounce_ms (500) and with 0
 #
 # Needs root (FUSE mounts, the sandbox). Env: OPA_BENCH_JOBS (build parallelism, default nproc),
 # OPA_BENCH_DIR (where temporary ledgers and interfaces files go; must be on the real disk,
 # default /var/tmp), OPA_BENCH_MKDIR_LIMIT (seconds allowed for each of the two mkdir steps, default
 # 1200; what was made by then is measured and the shortfall reported), OPA_BENCH_IDLE_SECONDS
-# (the window for counting wake-ups, default 10).
+# (the window for counting wake-ups, default 10), OPA_BENCH_ATTACH_SAMPLES (single-port runs of
+# each side in part 5, default 20), OPA_BENCH_BURST (links at once in part 5, default 200).
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "$(readlink -f "$0")")/.." && pwd)
@@ -27,14 +31,16 @@ OUT=$ROOT/build-bench/bench-results.md
 ARGS="$*"
 RUN_DAEMON=1
 RUN_PROGRAMS=1
+RUN_IDLE=1
 PORTS=1000
 while [ $# -gt 0 ]; do
     case $1 in
         --out) OUT=$(readlink -f "$2"); shift 2 ;;
         --no-daemon) RUN_DAEMON=0; shift ;;
         --daemon-only) RUN_PROGRAMS=0; shift ;;
+        --attach-only) RUN_PROGRAMS=0; RUN_IDLE=0; shift ;;
         --ports) PORTS=$2; shift 2 ;;
-        -h|--help) sed -n '2,21p' "$0"; exit 0 ;;
+        -h|--help) sed -n '2,25p' "$0"; exit 0 ;;
         *) echo "bench.sh: unknown argument: $1" >&2; exit 2 ;;
     esac
 done
@@ -44,6 +50,8 @@ JOBS=${OPA_BENCH_JOBS:-$(nproc)}
 DIR=${OPA_BENCH_DIR:-/var/tmp}
 MKDIR_LIMIT=${OPA_BENCH_MKDIR_LIMIT:-1200}
 IDLE_SECONDS=${OPA_BENCH_IDLE_SECONDS:-10}
+ATTACH_SAMPLES=${OPA_BENCH_ATTACH_SAMPLES:-20}
+BURST=${OPA_BENCH_BURST:-200}
 export OPA_SANDBOX=${OPA_SANDBOX:-opa-bench}
 BUILD=$ROOT/build-bench
 SANDBOX=$ROOT/scripts/sandbox.sh
@@ -54,7 +62,7 @@ SANDBOX=$ROOT/scripts/sandbox.sh
 echo "bench: building Release (-O2) in $BUILD with -j$JOBS ..." >&2
 cmake -S . -B "$BUILD" -DCMAKE_BUILD_TYPE=Release '-DCMAKE_CXX_FLAGS_RELEASE=-O2 -DNDEBUG' \
     -DOPA_BUILD_TESTS=OFF >/dev/null
-cmake --build "$BUILD" -j"$JOBS" --target bench_ledger bench_block bench_fuse ovs-port-agent >/dev/null
+cmake --build "$BUILD" -j"$JOBS" --target bench_ledger bench_block bench_fuse bench_attach ovs-port-agent >/dev/null
 AGENT=$BUILD/cli/ovs-port-agent
 
 mkdir -p "$(dirname "$OUT")"
@@ -76,6 +84,7 @@ out "# memory: $(awk '/MemTotal/ {printf "%.1f GiB", $2 / 1048576}' /proc/meminf
 out "# $DIR is on: $(findmnt -n -o SOURCE,FSTYPE -T "$DIR" | tr -s ' ')"
 out "# commit: $(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo unknown)"
 out "# command: scripts/bench.sh $ARGS"
+out "# load average at start: $(cut -d' ' -f1-3 /proc/loadavg)"
 
 if [ "$RUN_PROGRAMS" = 1 ]; then
     run "$BUILD/bench/bench_ledger" --dir="$DIR" --entries=2000 --threads=1,8,32 --verify-mb=200
@@ -153,6 +162,29 @@ make_ports() {
     fi
 }
 
+# start_agent CONFIG: a fresh stack, setup-bridge, the agent running and ready.
+start_agent() {
+    "$SANDBOX" down >/dev/null 2>&1 || true   # a fresh stack
+    "$SANDBOX" up >/dev/null 2>&1
+    "$SANDBOX" exec "$AGENT" -c "$1" setup-bridge >/dev/null
+    : >"$tmp/agent.log"
+    "$SANDBOX" exec "$AGENT" -c "$1" run >"$tmp/agent.log" 2>&1 &
+    agent_pid=$!
+    local deadline=$(($(date +%s) + 30))
+    until grep -q "ready:" "$tmp/agent.log"; do
+        kill -0 "$agent_pid" 2>/dev/null || { cat "$tmp/agent.log" >&2; echo "bench: the agent died" >&2; exit 1; }
+        [ "$(date +%s)" -lt "$deadline" ] || { echo "bench: the agent was not ready after 30 s" >&2; exit 1; }
+        sleep 0.1
+    done
+}
+stop_agent() {
+    kill -TERM "$agent_pid" 2>/dev/null
+    wait "$agent_pid" 2>/dev/null || true
+    agent_pid=
+    grep -q " $tmp/ports " /proc/mounts && umount -l "$tmp/ports"
+    return 0
+}
+if [ "$RUN_IDLE" = 1 ]; then
 out ""
 out "\$ OPA_SANDBOX=$OPA_SANDBOX scripts/sandbox.sh up; ovs-port-agent -c CONFIG setup-bridge; ovs-port-agent -c CONFIG run"
 cat >"$tmp/config.toml" <<CONF
@@ -166,17 +198,7 @@ pve_root = "$tmp/pve"
 CONF
 printf 'auto lo\niface lo inet loopback\n\niface eth0 inet manual\n' >"$tmp/interfaces"
 mkdir -p "$tmp/pve"
-"$SANDBOX" down >/dev/null 2>&1 || true   # a fresh stack
-"$SANDBOX" up >/dev/null 2>&1
-"$SANDBOX" exec "$AGENT" -c "$tmp/config.toml" setup-bridge >/dev/null
-"$SANDBOX" exec "$AGENT" -c "$tmp/config.toml" run >"$tmp/agent.log" 2>&1 &
-agent_pid=$!
-deadline=$(($(date +%s) + 30))
-until grep -q "ready:" "$tmp/agent.log"; do
-    kill -0 "$agent_pid" 2>/dev/null || { cat "$tmp/agent.log" >&2; echo "bench: the agent died" >&2; exit 1; }
-    [ "$(date +%s)" -lt "$deadline" ] || { echo "bench: the agent was not ready after 30 s" >&2; exit 1; }
-    sleep 0.1
-done
+start_agent "$tmp/config.toml"
 out "# agent pid $agent_pid (config: datapath netdev; ledger, interfaces file and tree in $tmp)"
 out "# ports below are REQUESTED by mkdir and stay pending (no links): NetworkManager holds two"
 out "# in-memory profiles per port, nothing is activated"
@@ -190,4 +212,30 @@ if [ "$PORTS" -gt 200 ]; then
 fi
 pending=$(grep -l '^pending$' "$tmp"/ports/vi*/state 2>/dev/null | wc -l)
 out "# $pending ports pending at the end; agent log warnings/errors: $(grep -ciE 'warn|error' "$tmp/agent.log" || true)"
+stop_agent
+fi
+
+# ------------------------------------------------------------------------------- attach latency
+for debounce in 500 0; do
+    cat >"$tmp/attach.toml" <<CONF
+bridge_name = "ovsbr0"
+datapath_type = "netdev"
+include_prefixes = ["veth"]
+debounce_ms = $debounce
+ledger_path = "$tmp/attach-ledger-$debounce.jsonl"
+interfaces_path = "$tmp/interfaces"
+mountpoint = "$tmp/ports"
+setup_log_path = "$tmp/setup.log"
+pve_root = "$tmp/pve"
+CONF
+    out ""
+    out "# part 5, debounce_ms = $debounce: a fresh sandbox, setup-bridge, ovs-port-agent run"
+    out "# (include_prefixes = [\"veth\"], datapath netdev); load average: $(cut -d' ' -f1-3 /proc/loadavg)"
+    start_agent "$tmp/attach.toml"
+    run "$SANDBOX" exec "$BUILD/bench/bench_attach" --samples="$ATTACH_SAMPLES" --burst="$BURST" \
+        --inflight=100 --timeout=600 || out "# bench_attach failed (exit status $?)"
+    out "# agent log warnings/errors: $(grep -ciE 'warn|error' "$tmp/agent.log" || true)"
+    grep -iE 'warn|error' "$tmp/agent.log" | head -n 5 | sed 's/^/# agent: /' | tee -a "$OUT" || true
+    stop_agent
+done
 echo "bench: figures written to $OUT" >&2

@@ -103,6 +103,15 @@ TEST_F(CoreTest, DiscoveredLinkIsAttachedAndGoesAwayWithItsLink) {
     EXPECT_EQ(backend.profiles.count("veth100i0"), 0u);
 }
 
+// The kernel announced the link before NetworkManager made its device: prepare() sees no
+// device, yet the port is activated (the backend's activate waits for NM's device).
+TEST_F(CoreTest, ALinkNetworkManagerDoesNotShowYetIsStillActivated) {
+    core->link_appeared("veth100i0", LinkKind::Veth);
+    ASSERT_TRUE(core->wait_idle(5s));
+    EXPECT_EQ(core->port("veth100i0")->state, PortState::Activated);
+    EXPECT_EQ(backend.count("activate veth100i0"), 1u);
+}
+
 TEST_F(CoreTest, RequestedPortStaysPendingWhenItsLinkGoes) {
     backend.links.insert("vi100");
     core->link_appeared("vi100", LinkKind::Veth);
