@@ -883,7 +883,7 @@ bool Core::bridge_observed(const std::vector<BridgePort>& ports) {
                 recheck = true;
                 continue;
             }
-            if (now - slot->row_missing_since < kRowGrace) {
+            if (now - slot->row_missing_since < options_.row_grace) {
                 recheck = true;
                 continue;
             }

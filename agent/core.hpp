@@ -159,6 +159,10 @@ struct CoreOptions {
     // Options a port gets when its request or link gives no tag and no trunks, e.g. the guest's
     // from its Proxmox config; nullopt: none. Called without the core's locks held.
     std::function<std::optional<PortOptions>(const std::string& name)> default_options = {};
+    // How long an attached port may lack its OVSDB row before it is re-activated. Longer than
+    // the link events' debounce, so a deleted link is seen gone first; short enough that a
+    // Proxmox hook's del-port/add-port pair (milliseconds apart) is never taken for a gap.
+    std::chrono::milliseconds row_grace{300};
 };
 
 class Core {
@@ -199,9 +203,9 @@ class Core {
     // agent's ports (Proxmox's hook: del-port, add-port), the agent hands the name over: it
     // deletes its profiles, which leaves the other's rows alone, so nobody fights for it. An
     // agent port NM calls attached but without a row is re-activated once the gap has lasted
-    // kRowGrace. Returns true while such a gap is being timed: call again after kRowGrace.
+    // row_grace(). Returns true while such a gap is being timed: call again after row_grace().
     bool bridge_observed(const std::vector<BridgePort>& ports);
-    static constexpr std::chrono::milliseconds kRowGrace{300};
+    std::chrono::milliseconds row_grace() const { return options_.row_grace; }
 
     // Reads, served from the registry.
     std::vector<Port> ports() const;

@@ -316,6 +316,7 @@ int run_daemon(const DaemonOptions& options) {
     agent::CoreOptions core_options;
     core_options.bridge = config.bridge_name;
     core_options.workers = options.workers;
+    core_options.row_grace = config.debounce_ms + std::chrono::milliseconds(300);
     // A guest NIC's VLAN tag and trunks from its Proxmox config.
     core_options.default_options =
         [pve_root](const std::string& name) -> std::optional<agent::PortOptions> {

@@ -66,7 +66,7 @@ void OvsdbFeed::on_timer(Clock::time_point now) {
         ports.push_back({row.name, row.owner == netwatch::PortOwner::Agent,
                          std::string(netwatch::to_string(row.owner)), row.tag, row.trunks});
     }
-    if (core_.bridge_observed(ports)) deliver_at_ = now + agent::Core::kRowGrace;
+    if (core_.bridge_observed(ports)) deliver_at_ = now + core_.row_grace();
 }
 
 }  // namespace opa::mount

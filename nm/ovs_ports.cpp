@@ -358,12 +358,24 @@ void OvsPorts::ensure_bridge_active(const ConnectionInfo& bridge, Clock::time_po
             // Gone (NM restarted, the bridge re-made): look it up again.
         }
     }
+    // One caller at a time: ports activated in parallel (a burst, the re-plug after NM restarts)
+    // must not each start an activation of the bridge; a second one tears the first down
+    // ("new-activation"), and NM 1.42 can then lose the bridge's OVSDB row while calling the
+    // device activated.
+    std::lock_guard bridge_lock(bridge_mutex_);
     auto device = nm_.device_by_interface(bridge_name_, {kDeviceOvsBridge});
     if (device) {
         std::lock_guard lock(lookup_mutex_);
         bridge_device_ = device->path;
     }
     if (device && device->state == kStateActivated) return;
+    if (device && device->state >= kStatePrepare && device->state < kStateActivated) {
+        // Being activated already (NM's own autoconnect after a restart): wait for it.
+        nm_.wait_device_state(
+            device->path, [](std::uint32_t s) { return s == kStateActivated || s < kStatePrepare; },
+            deadline);
+        if (nm_.device(device->path).state == kStateActivated) return;
+    }
     // Activating a port's member would pull the bridge up too, but the bridge then activates its
     // own ports (autoconnect-slaves) and the two activations of this port collide. So the bridge
     // comes first, alone, as the rules say.
@@ -445,12 +457,16 @@ AttachResult OvsPorts::reactivate(const std::string& ifname) {
         } catch (const NmError&) {
             // Ended meanwhile: what matters is checked below.
         }
+        bool link_gone = false;
         nm_.wait_for(
             [&] {
+                // The link may go meanwhile (a container stopping): nothing to re-activate.
+                link_gone = !nm_.device_by_interface(ifname, kMemberDeviceTypes);
                 auto now = nm_.device_by_interface(ifname, {kDeviceOvsPort});
-                return !now || now->active_connection != stale;
+                return link_gone || !now || now->active_connection != stale;
             },
             deadline, ifname + " to leave its stale activation");
+        if (link_gone) throw NmError("interface " + ifname + " does not exist");
     }
     return activate(ifname);
 }

@@ -109,6 +109,7 @@ class OvsPorts {
     std::string bridge_device_;  // its device's path, "" until found
     bool legacy_indexed_ = false;
     std::map<std::pair<ProfileRole, std::string>, std::string> legacy_;  // -> uuid
+    std::mutex bridge_mutex_;  // serialises ensure_bridge_active()
 };
 
 // Is this profile one the agent created? (Its id follows the scheme, and where it carries

@@ -22,7 +22,22 @@ cleanup() {
     rm -rf "$tmp"
 }
 trap cleanup EXIT
-fail() { echo "FAIL: $*" >&2; echo "--- agent log:" >&2; tail -n 40 "$tmp/agent.log" >&2; exit 1; }
+fail() {
+    echo "FAIL: $*" >&2
+    echo "--- agent log:" >&2
+    tail -n 40 "$tmp/agent.log" >&2
+    [ -n "${OPA_E2E_DEBUG:-}" ] && sleep 2 && cp "$tmp/agent.log" "$tmp/ledger.jsonl" \
+        "/run/ovs-port-agent-sandbox/$OPA_SANDBOX/nm.log" "$OPA_E2E_DEBUG"/
+    echo "--- NetworkManager processes:" >&2
+    pgrep -a NetworkManager >&2
+    echo "--- NM profiles:" >&2
+    for path in $("$SANDBOX" exec busctl call org.freedesktop.NetworkManager /org/freedesktop/NetworkManager/Settings \
+        org.freedesktop.NetworkManager.Settings ListConnections | grep -o '/org/[^"]*'); do
+        "$SANDBOX" exec busctl call org.freedesktop.NetworkManager "$path" \
+            org.freedesktop.NetworkManager.Settings.Connection GetSettings | grep -o '"id" s "[^"]*"' >&2
+    done
+    exit 1
+}
 sx() { "$SANDBOX" exec "$@"; }
 # wait_for SECONDS DESCRIPTION COMMAND...: re-checks COMMAND until it succeeds or time is up.
 wait_for() {
@@ -125,14 +140,9 @@ sx ip link del vi100
 sx "$AGENT" -c "$tmp/config.toml" doctor >"$tmp/doctor.out" || fail "doctor found a failure: $(cat "$tmp/doctor.out")"
 grep -q "the agent answers on D-Bus" "$tmp/doctor.out" || fail "doctor did not reach the agent"
 
-# The links go: ports detached, profiles deleted, block emptied.
-sx bash -c 'for i in $(seq 100 119); do ip link del veth${i}i0; done
-            for i in $(seq 200 204); do ip link del tap${i}i0; done'
-wait_for 60 "all ports detached" count_ports 0
-wait_for 20 "the agent's profiles deleted" bash -c "[ \$(\"$SANDBOX\" exec busctl call org.freedesktop.NetworkManager /org/freedesktop/NetworkManager/Settings org.freedesktop.NetworkManager.Settings ListConnections | grep -o 'Settings/[0-9]*' | wc -l) = $profiles_with_bridge ]"
-wait_for 10 "an empty block" bash -c "! grep -q '^allow-ovsbr0 ' '$tmp/interfaces'"
-sx ip link show other0 >/dev/null || fail "other0 was touched"
-
+# (Before the links go: after NM restarts, NM 1.42 with the userspace datapath can leave the
+# bridge's internal interface unconfigured, and then deletes the bridge's row with its last
+# port; the next port NM adds brings it back, but Proxmox's add-port would find no bridge.)
 # A guest's Proxmox config decides: CT 150's NIC is on our bridge, so Proxmox's start hook plugs
 # it (simulated exactly: del-port, then add-port with the tag) and the agent leaves it to Proxmox
 # and shows it as external; CT 151's NIC is on another bridge and is left alone.
@@ -148,6 +158,14 @@ grep -q "veth151i0: the guest's config puts it on bridge vmbr0" "$tmp/agent.log"
 # Proxmox's stop: the link goes and its hook deletes the port.
 sx bash -c 'ip link del veth150i0; ip link del veth151i0; ovs-vsctl --timeout=5 del-port veth150i0'
 wait_for 10 "veth150i0 gone from the tree" bash -c "[ ! -e '$tmp/ports/veth150i0' ]"
+
+# The links go: ports detached, profiles deleted, block emptied.
+sx bash -c 'for i in $(seq 100 119); do ip link del veth${i}i0; done
+            for i in $(seq 200 204); do ip link del tap${i}i0; done'
+wait_for 60 "all ports detached" count_ports 0
+wait_for 20 "the agent's profiles deleted" bash -c "[ \$(\"$SANDBOX\" exec busctl call org.freedesktop.NetworkManager /org/freedesktop/NetworkManager/Settings org.freedesktop.NetworkManager.Settings ListConnections | grep -o 'Settings/[0-9]*' | wc -l) = $profiles_with_bridge ]"
+wait_for 10 "an empty block" bash -c "! grep -q '^allow-ovsbr0 ' '$tmp/interfaces'"
+sx ip link show other0 >/dev/null || fail "other0 was touched"
 
 # ReloadConfig: a new prefix applies at once (other0 becomes a port); a bad file or a key that
 # needs a restart is refused with a named error and changes nothing.

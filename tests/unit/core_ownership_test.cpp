@@ -116,7 +116,7 @@ TEST_F(CoreOwnershipTest, AttachedPortWithoutARowIsReactivatedAfterTheGrace) {
     // It goes (NM restarted, or `ovs-vsctl del-port`) and stays gone past the grace.
     EXPECT_TRUE(core->bridge_observed({}));
     EXPECT_TRUE(core->bridge_observed({})) << "still within the grace";
-    std::this_thread::sleep_for(Core::kRowGrace + 50ms);  // the grace is the unit under test
+    std::this_thread::sleep_for(core->row_grace() + 50ms);  // the grace is the unit under test
     core->bridge_observed({});
     ASSERT_TRUE(core->wait_idle(5s));
     EXPECT_EQ(backend.count("activate vi100"), 2u);
@@ -126,7 +126,7 @@ TEST_F(CoreOwnershipTest, AttachedPortWithoutARowIsReactivatedAfterTheGrace) {
     // A row that comes back within the grace is no repair.
     EXPECT_TRUE(core->bridge_observed({}));
     EXPECT_FALSE(core->bridge_observed({agents("vi100")}));
-    std::this_thread::sleep_for(Core::kRowGrace + 50ms);
+    std::this_thread::sleep_for(core->row_grace() + 50ms);
     EXPECT_FALSE(core->bridge_observed({agents("vi100")}));
     EXPECT_EQ(journal.count("port_repair"), 1u);
 }
