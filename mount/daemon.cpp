@@ -525,6 +525,7 @@ int run_daemon(const DaemonOptions& options) {
     sync_block(core.ports());
     // After NM returns: when to reconcile next, and until when to keep trying.
     // (A flag and plain time points: GCC 12 -O2 warns falsely about an optional here.)
+    std::optional<std::chrono::steady_clock::time_point> nm_stopped_at;
     bool nm_reconcile_pending = false;
     bool nm_replugged = false;
     std::chrono::steady_clock::time_point nm_reconcile_due{};
@@ -594,7 +595,9 @@ int run_daemon(const DaemonOptions& options) {
             const std::uint64_t reasons = wakeup.take();
             if (reasons & Wakeup::kNmVanished) {
                 spdlog::warn("NetworkManager left the bus; ports stay as OVS has them");
-                journal.record("networkmanager_stopped", nlohmann::json::object());
+                nm_stopped_at = std::chrono::steady_clock::now();
+                journal.record("networkmanager_stopped",
+                               {{"ports", core.ports().size()}, {"bridge", config.bridge_name}});
             }
             if (reasons & Wakeup::kPortsChanged) {
                 // The bridge may have been set up after the agent started.
@@ -633,7 +636,13 @@ int run_daemon(const DaemonOptions& options) {
                 // NM deletes the OVS rows it owns when it starts and re-adds only autoconnect
                 // profiles; reconcile re-plugs whatever it does not.
                 spdlog::info("NetworkManager is back on the bus: reconciling");
-                journal.record("networkmanager_started", nlohmann::json::object());
+                nlohmann::json outage = nlohmann::json::object();
+                if (nm_stopped_at) {
+                    outage["down_ms"] = std::chrono::duration_cast<std::chrono::milliseconds>(
+                                            std::chrono::steady_clock::now() - *nm_stopped_at)
+                                            .count();
+                }
+                journal.record("networkmanager_started", outage);
                 nm_reconcile_pending = true;
                 nm_replugged = false;
                 nm_reconcile_due = std::chrono::steady_clock::now();
@@ -656,6 +665,7 @@ int run_daemon(const DaemonOptions& options) {
             if (answering && !nm_replugged) {
                 nm_replugged = true;
                 const std::size_t replugging = core.nm_returned();
+                journal.record("networkmanager_answering", {{"replugging", replugging}});
                 spdlog::info(
                     "NetworkManager answers: re-plugging {} ports it does not restore "
                     "itself",

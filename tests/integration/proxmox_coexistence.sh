@@ -187,7 +187,10 @@ kill -0 "$agent_pid" || fail "the agent died"
 # (Into a file first: `tail | grep -q` fails under pipefail when grep stops reading early.)
 tail -n +"$before" "$tmp/ledger.jsonl" >"$tmp/ledger.after"
 grep -q '"action":"networkmanager_stopped"' "$tmp/ledger.after" || fail "the outage is not in the ledger"
-grep -q '"action":"networkmanager_started"' "$tmp/ledger.after" || fail "NM's return is not in the ledger"
+grep '"action":"networkmanager_started"' "$tmp/ledger.after" | grep -q '"down_ms":' ||
+    fail "NM's return (with the outage's length) is not in the ledger"
+grep -q '"action":"networkmanager_answering","details":{"replugging":12}' "$tmp/ledger.after" ||
+    fail "the ledger does not count the 12 ports the agent re-plugs: $(grep networkmanager_answering "$tmp/ledger.after")"
 is_external_row veth100i0 || fail "Proxmox's veth100i0 was touched by the NM restart"
 is_external_row veth101i0 || fail "Proxmox's veth101i0 was touched by the NM restart"
 [ "$back_ms" -le "$BOUND_MS" ] || fail "ports back after ${back_ms} ms, bound ${BOUND_MS} ms"
