@@ -1,6 +1,7 @@
-# fault_lib.sh -- sourced by the fault tests (fault_*.sh): one sandbox of their own, the agent
-# with its ledger, interfaces file and port tree in a temporary directory, and read-only checks of
-# NetworkManager (busctl) and OVSDB (ovs-vsctl). Callers set SANDBOX, AGENT and FT_NAME first.
+# fault_lib.sh -- sourced by the fault tests (fault_*.sh) and proxmox_coexistence.sh: one sandbox
+# of their own, the agent with its ledger, interfaces file and port tree in a temporary directory,
+# and read-only checks of NetworkManager (busctl) and OVSDB (ovs-vsctl). Callers set SANDBOX,
+# AGENT and FT_NAME first.
 # Every wait has a deadline; nothing sleeps for a fixed time to let something happen.
 set -euo pipefail
 export OPA_SANDBOX=${OPA_SANDBOX_PREFIX:-opa}-$FT_NAME

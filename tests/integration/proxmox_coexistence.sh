@@ -14,37 +14,13 @@
 #     (OPA_REPLUG_BOUND_MS, default 1000 as the issue asks; "answering" is when NM first lists
 #     its profiles again, some 0.5 s after it took its bus name).
 # OVSDB and NM are only read here, except by the simulated Proxmox hook.
-set -euo pipefail
 SANDBOX=$1
 AGENT=$2
-export OPA_SANDBOX=${OPA_SANDBOX_PREFIX:-opa}-coex
+FT_NAME=coex
+# The daemon-test helpers shared with the fault tests: sandbox, agent, fail, wait_for, ...
+source "$(dirname "$0")/fault_lib.sh"
+trap ft_cleanup EXIT
 BOUND_MS=${OPA_REPLUG_BOUND_MS:-1000}
-tmp=$(mktemp -d)
-agent_pid=
-cleanup() {
-    set +e
-    # OPA_KEEP_LOGS=DIR keeps the agent's log and ledger for a look afterwards.
-    [ -n "${OPA_KEEP_LOGS:-}" ] && mkdir -p "$OPA_KEEP_LOGS" && cp "$tmp"/agent.log "$tmp"/ledger.jsonl "$OPA_KEEP_LOGS"/
-    if [ -n "$agent_pid" ]; then
-        kill -TERM "$agent_pid" 2>/dev/null
-        wait "$agent_pid" 2>/dev/null
-    fi
-    grep -q " $tmp/ports " /proc/mounts && umount -l "$tmp/ports"
-    "$SANDBOX" down >/dev/null 2>&1
-    rm -rf "$tmp"
-}
-trap cleanup EXIT
-fail() { echo "FAIL: $*" >&2; echo "--- agent log:" >&2; tail -n 40 "$tmp/agent.log" >&2; exit 1; }
-sx() { "$SANDBOX" exec "$@"; }
-wait_for() {
-    local limit=$1 what=$2 end
-    shift 2
-    end=$(($(date +%s%N) + limit * 1000000000))
-    until "$@" >/dev/null 2>&1; do
-        [ "$(date +%s%N)" -lt "$end" ] || fail "timed out after ${limit}s waiting for $what"
-        sleep 0.02
-    done
-}
 vsctl() { sx ovs-vsctl --timeout=5 "$@"; }
 # The simulated hook, as Proxmox runs it; it must never fail.
 proxmox_hook() { # IFNAME TAG
@@ -58,40 +34,20 @@ is_agent_row() {
     [ "$(rows_named "$1")" = 1 ] && vsctl get port "$1" external_ids | grep -q 'owner=ovs-port-agent'
 }
 state_is() { grep -qx "$2" "$tmp/ports/$1/state"; }
-agent_profiles_for() { # the agent's NM profiles named after IFNAME (read-only)
-    sx busctl --json=short call org.freedesktop.NetworkManager /org/freedesktop/NetworkManager/Settings \
-        org.freedesktop.NetworkManager.Settings ListConnections | grep -o '/org/[^"]*' |
-        while read -r path; do
-            sx busctl --json=short call org.freedesktop.NetworkManager "$path" \
-                org.freedesktop.NetworkManager.Settings.Connection GetSettings
-        done | grep -o "\"ovs-port-agent:[a-z-]*:$1\"" | wc -l
-}
+# The agent's NM profiles named after IFNAME (read-only).
+agent_profiles_for() { agent_profiles | grep -c ":$1\$" || true; }
+no_agent_profiles() { [ "$(agent_profiles_for "$1")" = 0 ]; }
 
+write_config
 printf 'auto lo\niface lo inet loopback\n' >"$tmp/interfaces"
-mkdir -p "$tmp/pve/lxc"
-cat >"$tmp/config.toml" <<CONF
-bridge_name = "ovsbr0"
-datapath_type = "netdev"
-include_prefixes = ["veth", "tap"]
-debounce_ms = 50
-ledger_path = "$tmp/ledger.jsonl"
-interfaces_path = "$tmp/interfaces"
-mountpoint = "$tmp/ports"
-setup_log_path = "$tmp/setup.log"
-pve_root = "$tmp/pve"
-CONF
 ct() { printf 'hostname: ct%s\nnet0: %s\n' "$1" "$2" >"$tmp/pve/lxc/$1.conf"; }
 ct 100 'name=eth0,bridge=ovsbr0,hwaddr=BC:24:11:00:01:00,ip=dhcp,tag=10,type=veth'
 ct 101 'name=eth0,bridge=ovsbr0,hwaddr=BC:24:11:00:01:01,ip=dhcp,tag=11,type=veth'
 ct 102 'name=eth0,bridge=ovsbr0,hwaddr=BC:24:11:00:01:02,ip=dhcp,tag=20,trunks=30;40-41,type=veth'
 ct 103 'name=eth0,bridge=ovsbr0,hwaddr=BC:24:11:00:01:03,ip=dhcp,tag=99999,type=veth'
 
-"$SANDBOX" down >/dev/null 2>&1 || true
-"$SANDBOX" up >/dev/null
-sx "$AGENT" -c "$tmp/config.toml" setup-bridge >/dev/null || fail "setup-bridge"
-"$SANDBOX" exec "$AGENT" ${OPA_AGENT_FLAGS:-} -c "$tmp/config.toml" run >"$tmp/agent.log" 2>&1 &
-agent_pid=$!
-wait_for 20 "the agent to start" grep -q "ready:" "$tmp/agent.log"
+sandbox_up
+start_agent
 wait_for 10 "the agent to watch OVSDB" grep -q "watching OVSDB" "$tmp/agent.log"
 
 echo "== 1. Proxmox first"
@@ -122,8 +78,7 @@ wait_for 20 "veth101i0 attached by the agent" is_agent_row veth101i0
 [ "$(vsctl get port veth101i0 tag)" = 11 ] || fail "veth101i0: the guest's tag 11 from its config is not applied"
 proxmox_hook veth101i0 11 || fail "the simulated hook failed (agent first)"
 wait_for 10 "veth101i0 handed over" state_is veth101i0 external
-wait_for 10 "the agent's veth101i0 profiles deleted" bash -c "[ \$(declare -f agent_profiles_for >/dev/null; echo 0) = 0 ]"
-[ "$(agent_profiles_for veth101i0)" = 0 ] || fail "the agent's profiles for veth101i0 are still there"
+wait_for 10 "the agent's veth101i0 profiles deleted" no_agent_profiles veth101i0
 grep -q '"action":"port_handed_over"' "$tmp/ledger.jsonl" || fail "the hand-over is not in the ledger"
 # NM must not take the name back: the row stays Proxmox's for a while (a fight would show here).
 end=$(($(date +%s%N) + 2000000000))
@@ -195,8 +150,6 @@ is_external_row veth100i0 || fail "Proxmox's veth100i0 was touched by the NM res
 is_external_row veth101i0 || fail "Proxmox's veth101i0 was touched by the NM restart"
 [ "$back_ms" -le "$BOUND_MS" ] || fail "ports back after ${back_ms} ms, bound ${BOUND_MS} ms"
 
-kill -TERM "$agent_pid"
-wait "$agent_pid" || fail "the agent did not stop cleanly"
-agent_pid=
-"$AGENT" -c "$tmp/config.toml" ledger verify >/dev/null || fail "ledger verify"
+stop_agent
+ledger_verify >/dev/null || fail "ledger verify"
 echo "PASS"
