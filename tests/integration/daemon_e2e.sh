@@ -5,23 +5,13 @@
 # (which Debian's ifupdown2 parses); links of other prefixes are untouched; NetworkManager
 # restarts -> every port is back without restarting the agent; the links are deleted -> ports
 # detached, profiles gone, block emptied; the ledger verifies. OVSDB is only read.
-set -euo pipefail
 SANDBOX=$1
 AGENT=$2
-export OPA_SANDBOX=${OPA_SANDBOX_PREFIX:-opa}-e2e
-tmp=$(mktemp -d)
-agent_pid=
-cleanup() {
-    set +e
-    if [ -n "$agent_pid" ]; then
-        kill -TERM "$agent_pid" 2>/dev/null
-        wait "$agent_pid" 2>/dev/null
-    fi
-    grep -q " $tmp/ports " /proc/mounts && umount -l "$tmp/ports"
-    "$SANDBOX" down >/dev/null 2>&1
-    rm -rf "$tmp"
-}
-trap cleanup EXIT
+FT_NAME=e2e
+# The daemon-test helpers shared with the fault tests: sandbox, agent, wait_for, ...
+source "$(dirname "$0")/fault_lib.sh"
+trap ft_cleanup EXIT
+# fault_lib's fail(), with what NetworkManager holds.
 fail() {
     echo "FAIL: $*" >&2
     echo "--- agent log:" >&2
@@ -38,17 +28,6 @@ fail() {
     done
     exit 1
 }
-sx() { "$SANDBOX" exec "$@"; }
-# wait_for SECONDS DESCRIPTION COMMAND...: re-checks COMMAND until it succeeds or time is up.
-wait_for() {
-    local limit=$1 what=$2 end
-    shift 2
-    end=$(($(date +%s%N) + limit * 1000000000))
-    until "$@" >/dev/null 2>&1; do
-        [ "$(date +%s%N)" -lt "$end" ] || fail "timed out after ${limit}s waiting for $what"
-        sleep 0.05
-    done
-}
 ports() { sx ovs-vsctl --timeout=5 list-ports ovsbr0 | sort; }
 count_ports() { [ "$(ports | grep -cE '^(veth[0-9]+i0|tap[0-9]+i0)$')" = "$1" ]; }
 nm_profiles() { sx busctl call org.freedesktop.NetworkManager /org/freedesktop/NetworkManager/Settings \
@@ -56,32 +35,16 @@ nm_profiles() { sx busctl call org.freedesktop.NetworkManager /org/freedesktop/N
 
 printf 'auto lo\niface lo inet loopback\n\nauto eth0\niface eth0 inet dhcp\n' >"$tmp/interfaces"
 cp "$tmp/interfaces" "$tmp/interfaces.orig"
-cat >"$tmp/config.toml" <<CONF
-bridge_name = "ovsbr0"
-datapath_type = "netdev"
-include_prefixes = ["veth", "tap"]
-debounce_ms = 100
-ledger_path = "$tmp/ledger.jsonl"
-interfaces_path = "$tmp/interfaces"
-mountpoint = "$tmp/ports"
-setup_log_path = "$tmp/setup.log"
-pve_root = "$tmp/pve"
-CONF
-mkdir -p "$tmp/pve/lxc"
+write_config
 # Proxmox's guest configs: CT 150's NIC belongs on our bridge with VLAN 10, CT 151's on another.
 printf 'hostname: ct150\nnet0: name=eth0,bridge=ovsbr0,hwaddr=BC:24:11:00:01:50,ip=dhcp,tag=10,type=veth\n' \
     >"$tmp/pve/lxc/150.conf"
 printf 'hostname: ct151\nnet0: name=eth0,bridge=vmbr0,hwaddr=BC:24:11:00:01:51,ip=dhcp,type=veth\n' \
     >"$tmp/pve/lxc/151.conf"
 
-"$SANDBOX" down >/dev/null 2>&1 || true   # a fresh stack, whatever an earlier run left
-"$SANDBOX" up >/dev/null
-sx "$AGENT" -c "$tmp/config.toml" setup-bridge >/dev/null || fail "setup-bridge"
+sandbox_up   # a fresh stack with the bridge, whatever an earlier run left
 profiles_with_bridge=$(nm_profiles)
-# exec all the way down (sandbox.sh exec, nsenter, env): $! is the agent itself.
-"$SANDBOX" exec "$AGENT" -c "$tmp/config.toml" run >"$tmp/agent.log" 2>&1 &
-agent_pid=$!
-wait_for 20 "the agent to start" grep -q "ready:" "$tmp/agent.log"
+start_agent
 
 # 20 containers' veths, 5 VMs' taps, and links that are not the agent's.
 sx bash -c 'for i in $(seq 100 119); do ip link add veth${i}i0 type veth peer name veth${i}i0p; done
