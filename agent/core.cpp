@@ -192,6 +192,14 @@ void Core::set_state(Slot& slot, PortState state) {
     ++change_count_;
 }
 
+std::shared_ptr<Core::Slot> Core::new_slot(const std::string& name) {
+    auto slot = std::make_shared<Slot>();
+    slot->view.name = name;
+    slot->view.created = SystemClock::now();
+    slot->view.since = slot->view.created;  // state Pending
+    return slot;
+}
+
 void Core::make_external(Slot& slot, const BridgePort& port) {
     slot.desired_present = false;
     slot.prepared = false;
@@ -264,13 +272,7 @@ Status Core::create_port(const std::string& name, const PortOptions& requested, 
         if (slot && slot->desired_present) {
             return {Errc::Exists, "port " + name + " exists already"};
         }
-        if (!slot) {
-            slot = std::make_shared<Slot>();
-            slot->view.name = name;
-            slot->view.created = SystemClock::now();
-            slot->view.state = PortState::Pending;
-            slot->view.since = slot->view.created;
-        }
+        if (!slot) slot = new_slot(name);
         slot->desired_present = true;
         slot->desired_options = options;
         slot->view.origin = origin;
@@ -382,12 +384,7 @@ void Core::link_appeared(const std::string& name, LinkKind kind,
         std::lock_guard lock(mutex_);
         if (stopping_) return;
         auto& slot = slots_[name];
-        if (!slot) {
-            slot = std::make_shared<Slot>();
-            slot->view.name = name;
-            slot->view.created = SystemClock::now();
-            slot->view.since = slot->view.created;
-        }
+        if (!slot) slot = new_slot(name);
         slot->desired_present = true;
         slot->desired_options = options;
         slot->view.origin = Origin::Link;
@@ -733,10 +730,7 @@ bool Core::reconcile(std::string_view reason, bool record_failure) {
             if (!slot) {
                 // Profiles of an earlier run (or made while we were away): they are the
                 // registry's persistence, so the port is taken back.
-                slot = std::make_shared<Slot>();
-                slot->view.name = o.name;
-                slot->view.created = SystemClock::now();
-                slot->view.since = slot->view.created;
+                slot = new_slot(o.name);
                 slot->view.origin = o.origin;
                 slot->desired_present = true;
                 slot->desired_options = o.options;
@@ -832,7 +826,6 @@ bool Core::bridge_observed(const std::vector<BridgePort>& ports) {
             }
         }
         external_ = external;
-        agent_rows_ = agent_rows;
         for (auto it = slots_.begin(); it != slots_.end();) {
             if (it->second->view.state == PortState::External && !external.count(it->first)) {
                 records.push_back(
@@ -847,10 +840,7 @@ bool Core::bridge_observed(const std::vector<BridgePort>& ports) {
         for (const auto& [name, port] : external) {
             auto& slot = slots_[name];
             if (!slot) {
-                slot = std::make_shared<Slot>();
-                slot->view.name = name;
-                slot->view.created = SystemClock::now();
-                slot->view.since = slot->view.created;
+                slot = new_slot(name);
                 make_external(*slot, port);
                 records.push_back({"port_external", describe(port)});
                 changed.push_back(name);

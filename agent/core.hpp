@@ -233,6 +233,8 @@ class Core {
     void worker_loop();
     void notify(const std::string& name);
     void set_state(Slot& slot, PortState state);  // mutex_ held
+    // A new slot for `name`, Pending, created now.
+    static std::shared_ptr<Slot> new_slot(const std::string& name);
     // Turns the slot into the view of an external port (mutex_ held).
     void make_external(Slot& slot, const BridgePort& port);
 
@@ -246,9 +248,9 @@ class Core {
     mutable std::mutex mutex_;
     std::map<std::string, std::shared_ptr<Slot>> slots_;
     std::map<std::string, LinkKind> links_;
-    // The last bridge_observed() list (ports not the agent's, by name), and whether one came.
+    // From the last bridge_observed(): the ports not the agent's, by name, the list itself, and
+    // whether one came at all.
     std::map<std::string, BridgePort> external_;
-    std::set<std::string> agent_rows_;
     std::vector<BridgePort> last_observed_;
     bool observed_ = false;
     std::deque<std::string> queue_;
