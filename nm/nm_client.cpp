@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cstdlib>
+#include <deque>
 #include <set>
 #include <tuple>
 
@@ -49,6 +50,13 @@ std::string variant_string(const SettingValues& values, const char* key) {
     return it->second.get<std::string>();
 }
 
+// connection.id of a profile's settings, for messages ("" when absent).
+std::string profile_id_of(const Settings& settings) {
+    auto section = settings.find("connection");
+    if (section == settings.end()) return "";
+    return variant_string(section->second, "id");
+}
+
 }  // namespace
 
 // The latest state NM signalled for each device and active connection, for waiters.
@@ -56,10 +64,15 @@ struct NmClient::SignalState {
     std::mutex mutex;
     std::condition_variable changed;
     struct Seen {
-        std::uint64_t generation = 0;
+        std::uint64_t generation = 0;  // signals seen for this device
         std::uint32_t state = 0;
         std::uint32_t reason = 0;
+        // The last states signalled, oldest first, the newest being generation's: a waiter
+        // that wakes after several signals still sees each state the device passed through
+        // (ACTIVATED for a moment, then gone with its link, is still ACTIVATED reached).
+        std::deque<std::pair<std::uint32_t, std::uint32_t>> recent;  // state, reason
     };
+    static constexpr std::size_t kRecentStates = 16;
     std::map<std::string, Seen> devices;
     std::function<void(bool)> owner_callback;
     std::uint64_t any_change = 0;  // bumped by every signal NM sends
@@ -209,6 +222,10 @@ NmClient::NmClient() : signals_(std::make_unique<SignalState>()) {
             "',member='DeviceAdded'",
         [this](sdbus::Message&) { on_any_change(); }, sdbus::floating_slot);
     bus_->addMatch(
+        std::string("type='signal',sender='") + kBusName + "',interface='" + kInterface +
+            "',member='DeviceRemoved'",
+        [this](sdbus::Message& m) { on_device_removed(m); }, sdbus::floating_slot);
+    bus_->addMatch(
         std::string("type='signal',sender='") + kDbusName +
             "',interface='org.freedesktop.DBus',member='NameOwnerChanged',arg0='" + kBusName + "'",
         [this](sdbus::Message& m) { on_name_owner_changed(m); }, sdbus::floating_slot);
@@ -233,6 +250,8 @@ void NmClient::on_device_state_changed(sdbus::Message& message) {
         seen.generation++;
         seen.state = new_state;
         seen.reason = reason;
+        seen.recent.emplace_back(new_state, reason);
+        if (seen.recent.size() > SignalState::kRecentStates) seen.recent.pop_front();
         signals_->any_change++;
         signals_->changed.notify_all();
     } catch (const std::exception&) {
@@ -265,6 +284,21 @@ void NmClient::on_name_owner_changed(sdbus::Message& message) {
         } catch (...) {
             // The callback owner logs its own failures; nothing may cross into sd-bus.
         }
+    }
+}
+
+void NmClient::on_device_removed(sdbus::Message& message) {
+    try {
+        sdbus::ObjectPath path;
+        message >> path;
+        std::lock_guard lock(signals_->mutex);
+        // Waiters on it fail at once (they find it gone); this also keeps the map from growing
+        // with every link that ever came and went.
+        signals_->devices.erase(path);
+        signals_->any_change++;
+        signals_->changed.notify_all();
+    } catch (const std::exception&) {
+        // Malformed: waiters still end at their deadline.
     }
 }
 
@@ -369,10 +403,17 @@ bool NmClient::nm_running() {
 }
 
 std::string NmClient::add_connection(const Settings& settings, std::uint32_t flags) {
-    std::string id;
-    if (auto c = settings.find("connection"); c != settings.end())
-        id = variant_string(c->second, "id");
-    return nm_call("adding profile '" + id + "'", [&] {
+    std::optional<std::string> path = add_connection_if_new(settings, flags);
+    if (!path) {
+        throw NmError("adding profile '" + profile_id_of(settings) +
+                      "': a connection with this UUID already exists");
+    }
+    return *path;
+}
+
+std::optional<std::string> NmClient::add_connection_if_new(const Settings& settings,
+                                                           std::uint32_t flags) {
+    try {
         sdbus::ObjectPath path;
         std::map<std::string, sdbus::Variant> result;
         settings_->callMethod("AddConnection2")
@@ -380,7 +421,12 @@ std::string NmClient::add_connection(const Settings& settings, std::uint32_t fla
             .withArguments(settings, flags, std::map<std::string, sdbus::Variant>{})
             .storeResultsTo(path, result);
         return std::string(path);
-    });
+    } catch (const sdbus::Error& error) {
+        if (error.getName() == "org.freedesktop.NetworkManager.Settings.UuidExists") {
+            return std::nullopt;
+        }
+        rethrow_as_nm_error(error, "adding profile '" + profile_id_of(settings) + "'");
+    }
 }
 
 void NmClient::update_connection(const std::string& path, const Settings& settings,
@@ -642,13 +688,32 @@ DeviceInfo NmClient::wait_device_state(const std::string& device_path,
     }
     DeviceInfo info = device(device_path);
     std::unique_lock lock(signals_->mutex);
-    auto& seen = signals_->devices[device_path];
-    // A signal newer than our read wins; D-Bus keeps one sender's messages in order.
-    if (seen.generation != generation) {
-        info.state = seen.state;
-        info.state_reason = seen.reason;
-    }
-    generation = seen.generation;
+    // Checks every state signalled after `generation`, in order (a signal newer than our read
+    // wins; D-Bus keeps one sender's messages in order). True when one of them is `done`.
+    auto catch_up = [&]() -> bool {
+        auto it = signals_->devices.find(device_path);
+        if (it == signals_->devices.end()) {
+            // Removed (DeviceRemoved, or NM restarted): it will not reach any state now.
+            throw NmError("device " + info.interface + " was removed (state " +
+                          device_state_name(info.state) + ")");
+        }
+        const SignalState::Seen& seen = it->second;
+        const std::uint64_t missed = seen.generation - generation;
+        const std::size_t skip = missed >= seen.recent.size()
+                                     ? 0
+                                     : seen.recent.size() - static_cast<std::size_t>(missed);
+        for (std::size_t i = skip; i < seen.recent.size(); ++i) {
+            info.state = seen.recent[i].first;
+            info.state_reason = seen.recent[i].second;
+            if (done(info.state)) {
+                generation = seen.generation;
+                return true;
+            }
+        }
+        generation = seen.generation;
+        return false;
+    };
+    if (catch_up()) return info;
     for (;;) {
         if (done(info.state)) return info;
         if (info.state == kStateFailed) {
@@ -660,12 +725,7 @@ DeviceInfo NmClient::wait_device_state(const std::string& device_path,
                           device_state_name(info.state) + ", reason " +
                           state_reason_name(info.state_reason) + ")");
         }
-        auto it = signals_->devices.find(device_path);
-        if (it != signals_->devices.end() && it->second.generation != generation) {
-            generation = it->second.generation;
-            info.state = it->second.state;
-            info.state_reason = it->second.reason;
-        }
+        if (catch_up()) return info;
     }
 }
 

@@ -148,6 +148,9 @@ class NmClient {
 
     // Settings.
     std::string add_connection(const Settings& settings, std::uint32_t flags);
+    // add_connection(), or nullopt when NM holds a profile with the settings' UUID already
+    // (NM's UuidExists): one call where a lookup first would take two.
+    std::optional<std::string> add_connection_if_new(const Settings& settings, std::uint32_t flags);
     // Update2 keeping the profile's storage (in-memory stays in memory).
     void update_connection(const std::string& path, const Settings& settings, bool in_memory);
     void delete_connection(const std::string& path);
@@ -210,6 +213,7 @@ class NmClient {
     struct SignalState;
     void on_device_state_changed(sdbus::Message& message);
     void on_name_owner_changed(sdbus::Message& message);
+    void on_device_removed(sdbus::Message& message);
     void on_any_change();
     template <typename T>
     T get_property(const std::string& path, const char* interface, const char* name);

@@ -107,18 +107,26 @@ std::optional<ConnectionInfo> OvsPorts::bridge_profile() {
     auto is_it = [&](const ConnectionInfo& info) {
         return info.type == "ovs-bridge" && info.interface_name == bridge_name_;
     };
-    std::string cached;
+    std::optional<ConnectionInfo> cached;
     {
         std::lock_guard lock(lookup_mutex_);
-        cached = bridge_uuid_;
+        cached = bridge_;
     }
-    if (!cached.empty()) {
-        if (auto info = by_uuid(cached); info && is_it(*info)) return info;
+    if (cached) {
+        // A UUID never changes, and only a profile's own UUID finds it: if NM still answers
+        // with the same object, the profile is the one read before (one call, not three).
+        // Someone re-typing or renaming the bridge's profile in place is not looked for.
+        if (nm_.connection_path_by_uuid(cached->uuid) == cached->path) return cached;
+        if (auto info = by_uuid(cached->uuid); info && is_it(*info)) {
+            std::lock_guard lock(lookup_mutex_);
+            bridge_ = info;
+            return info;
+        }
     }
     for (ConnectionInfo& info : nm_.list_connections()) {
         if (!is_it(info)) continue;
         std::lock_guard lock(lookup_mutex_);
-        bridge_uuid_ = info.uuid;
+        bridge_ = info;
         return info;
     }
     return std::nullopt;
@@ -185,8 +193,31 @@ AttachResult OvsPorts::prepare(const PortRequest& request) {
     const WireNames wire = nm_.wire_names();
     const Ownership owner{request.ifname, request.vmid, request.origin};
 
+    // A new port's profiles do not exist yet: adding them straight away (NM refuses a UUID it
+    // holds already) saves looking for them first. Where they may exist under an older
+    // version's random UUID, or NM says the UUID exists, they are looked up.
+    bool legacy_possible = true;
+    {
+        std::lock_guard lock(lookup_mutex_);
+        legacy_possible = !legacy_indexed_ ||
+                          legacy_.count({ProfileRole::Port, request.ifname}) > 0 ||
+                          legacy_.count({ProfileRole::Member, request.ifname}) > 0;
+    }
+    if (!legacy_possible) {
+        if (std::optional<AttachResult> fresh = prepare_new(request, *bridge, wire, owner)) {
+            return *fresh;
+        }
+    }
+    return *prepare_new(request, *bridge, wire, owner, false);
+}
+
+std::optional<AttachResult> OvsPorts::prepare_new(const PortRequest& request,
+                                                  const ConnectionInfo& bridge,
+                                                  const WireNames& wire, const Ownership& owner,
+                                                  bool assume_new) {
     AttachResult result;
-    std::optional<OwnedPort> existing = owned_port(request.ifname);
+    std::optional<OwnedPort> existing;
+    if (!assume_new) existing = owned_port(request.ifname);
     std::optional<DeviceInfo> device =
         existing ? existing->device
                  : nm_.real_device_by_interface(request.ifname, kMemberDeviceTypes);
@@ -215,9 +246,12 @@ AttachResult OvsPorts::prepare(const PortRequest& request) {
             const ProfileCommon common{profile_uuid(ProfileRole::Port, request.ifname),
                                        request.autoconnect};
             result.port_uuid = common.uuid;
-            result.port_profile = nm_.add_connection(
-                port_profile(request.ifname, common, bridge->uuid, request.vlan, owner, wire),
+            std::optional<std::string> path = nm_.add_connection_if_new(
+                port_profile(request.ifname, common, bridge.uuid, request.vlan, owner, wire),
                 add_flags);
+            if (!path && assume_new) return std::nullopt;  // exists: look it up
+            if (!path) throw NmError("port " + request.ifname + ": its profile exists already");
+            result.port_profile = *path;
             created.push_back(result.port_profile);
         }
         if (existing && existing->member) {
@@ -234,7 +268,13 @@ AttachResult OvsPorts::prepare(const PortRequest& request) {
                     : ethernet_member_profile(request.ifname, common, result.port_uuid, owner,
                                               wire);
             result.member_uuid = common.uuid;
-            result.member_profile = nm_.add_connection(member, add_flags);
+            std::optional<std::string> path = nm_.add_connection_if_new(member, add_flags);
+            if (!path) {
+                undo();
+                if (assume_new) return std::nullopt;
+                throw NmError("port " + request.ifname + ": its member profile exists already");
+            }
+            result.member_profile = *path;
             result.member_type = member_type;
             created.push_back(result.member_profile);
         }
@@ -250,13 +290,60 @@ AttachResult OvsPorts::prepare(const PortRequest& request) {
             // Attached already (an earlier run, or NM's autoconnect after a restart).
             result.state = AttachState::Activated;
             result.active_connection = device->active_connection;
+        } else {
+            Prepared memo{OwnedPort{request.ifname, {}, {}, device, {}, {}}, bridge, Clock::now()};
+            if (existing && existing->port) {
+                memo.port.port = existing->port;
+            } else {
+                memo.port.port = ConnectionInfo{result.port_profile,
+                                                profile_id(ProfileRole::Port, request.ifname),
+                                                result.port_uuid,
+                                                "ovs-port",
+                                                request.ifname,
+                                                bridge.uuid,
+                                                {},
+                                                true};
+            }
+            if (existing && existing->member) {
+                memo.port.member = existing->member;
+            } else {
+                memo.port.member = ConnectionInfo{result.member_profile,
+                                                  profile_id(ProfileRole::Member, request.ifname),
+                                                  result.member_uuid,
+                                                  result.member_type,
+                                                  request.ifname,
+                                                  result.port_uuid,
+                                                  {},
+                                                  true};
+            }
+            std::lock_guard lock(lookup_mutex_);
+            prepared_.insert_or_assign(request.ifname, std::move(memo));
         }
     }
     return result;
 }
 
+std::optional<OvsPorts::Prepared> OvsPorts::take_prepared(const std::string& ifname) {
+    // Older than this, the device may have changed meanwhile: read everything again.
+    constexpr auto kPreparedFresh = std::chrono::seconds(1);
+    std::lock_guard lock(lookup_mutex_);
+    auto it = prepared_.find(ifname);
+    if (it == prepared_.end()) return std::nullopt;
+    Prepared memo = std::move(it->second);
+    prepared_.erase(it);
+    if (Clock::now() - memo.at > kPreparedFresh) return std::nullopt;
+    return memo;
+}
+
 AttachResult OvsPorts::activate(const std::string& ifname) {
-    std::optional<OwnedPort> port = owned_port(ifname);
+    std::optional<OwnedPort> port;
+    std::optional<ConnectionInfo> bridge;
+    if (std::optional<Prepared> memo = take_prepared(ifname)) {
+        port = std::move(memo->port);
+        bridge = std::move(memo->bridge);
+    } else {
+        port = owned_port(ifname);
+    }
     if (!port || !port->port) throw NmError("the agent has no port named " + ifname);
     if (!port->device) {
         // The kernel announced the link, but NM may not have made its device yet.
@@ -271,7 +358,7 @@ AttachResult OvsPorts::activate(const std::string& ifname) {
             throw NmError("interface " + ifname + " does not exist");
         }
     }
-    const auto bridge = bridge_profile();
+    if (!bridge) bridge = bridge_profile();
     if (!bridge) throw NmError("bridge " + bridge_name_ + " has no NetworkManager profile");
     const WireNames wire = nm_.wire_names();
     const DeviceInfo& device = *port->device;
@@ -348,6 +435,9 @@ void OvsPorts::ensure_bridge_active(const ConnectionInfo& bridge, Clock::time_po
         cached = bridge_device_;
     }
     if (!cached.empty()) {
+        // NM signals every state change of the bridge's device: if the last one seen was
+        // ACTIVATED, it still is (no call at all for the common case).
+        if (nm_.last_signalled_state(cached) == kStateActivated) return;
         try {
             const DeviceInfo device = nm_.device(cached);
             if (device.type == kDeviceOvsBridge && device.interface == bridge_name_ &&
@@ -387,6 +477,7 @@ void OvsPorts::ensure_bridge_active(const ConnectionInfo& bridge, Clock::time_po
 }
 
 DetachResult OvsPorts::detach(const std::string& ifname) {
+    take_prepared(ifname);
     std::optional<OwnedPort> port = owned_port(ifname);
     if (!port) throw NmError("the agent has no port named " + ifname);
     DetachResult result;
@@ -410,6 +501,7 @@ void OvsPorts::set_vlan(const std::string& ifname, const VlanOptions& vlan) {
     if (std::string problem = validate_vlan(vlan); !problem.empty()) {
         throw NmError("port " + ifname + ": " + problem);
     }
+    take_prepared(ifname);
     std::optional<OwnedPort> port = owned_port(ifname);
     if (!port || !port->port) throw NmError("the agent has no port named " + ifname);
     const auto bridge = bridge_profile();
@@ -448,6 +540,7 @@ void OvsPorts::set_vlan(const std::string& ifname, const VlanOptions& vlan) {
 }
 
 AttachResult OvsPorts::reactivate(const std::string& ifname) {
+    take_prepared(ifname);  // NM's view is what is in question: read it again
     const auto deadline = Clock::now() + activation_timeout_;
     auto port_device = nm_.device_by_interface(ifname, {kDeviceOvsPort});
     if (port_device && port_device->active_connection != "/") {

@@ -72,7 +72,10 @@ class OvsPorts {
     // Activated when the device is attached already) ...
     AttachResult prepare(const PortRequest& request);
     // ... and activate them once the interface exists, waiting for ACTIVATED. A member profile
-    // of the wrong kind (made before the link existed) is replaced first.
+    // of the wrong kind (made before the link existed) is replaced first. Right after prepare()
+    // of the same name found the interface, what prepare() learned is used instead of reading
+    // the profiles, the device and the bridge again (a new link's latency is mostly D-Bus round
+    // trips).
     AttachResult activate(const std::string& ifname);
     // activate() for a port NM calls attached although OVSDB has no row behind it: NM's port
     // device is deactivated first, so the activation writes the rows again.
@@ -91,6 +94,11 @@ class OvsPorts {
     const std::string& bridge_name() const { return bridge_name_; }
 
   private:
+    // prepare() after its checks. assume_new: add the profiles without looking for them first;
+    // nullopt when NM holds one of them already (nothing is left behind then).
+    std::optional<AttachResult> prepare_new(const PortRequest& request,
+                                            const ConnectionInfo& bridge, const WireNames& wire,
+                                            const Ownership& owner, bool assume_new = true);
     void ensure_bridge_active(const ConnectionInfo& bridge, Clock::time_point deadline);
     // The agent's profile of `role` for `name`: by its deterministic UUID (profile_uuid), else,
     // for profiles made by older versions with random UUIDs, by the UUID one listing found.
@@ -99,16 +107,26 @@ class OvsPorts {
     // Records the older versions' profiles found in a listing of all (lookup_mutex_ held).
     void index_legacy(const std::vector<ConnectionInfo>& all);
 
+    // What prepare() learned about a port whose interface exists, for the activate() that
+    // follows it (at most kPreparedFresh later; taken once).
+    struct Prepared {
+        OwnedPort port;
+        ConnectionInfo bridge;
+        Clock::time_point at;
+    };
+    std::optional<Prepared> take_prepared(const std::string& ifname);
+
     NmClient& nm_;
     std::string bridge_name_;
     std::chrono::milliseconds activation_timeout_;
-    // Lookups never list every profile once these are known. lookup_mutex_ guards the four
+    // Lookups never list every profile once these are known. lookup_mutex_ guards the five
     // below; it is held across D-Bus calls only for the one listing that fills legacy_.
     std::mutex lookup_mutex_;
-    std::string bridge_uuid_;    // "" until found
-    std::string bridge_device_;  // its device's path, "" until found
+    std::optional<ConnectionInfo> bridge_;  // the bridge's profile, once found
+    std::string bridge_device_;             // its device's path, "" until found
     bool legacy_indexed_ = false;
     std::map<std::pair<ProfileRole, std::string>, std::string> legacy_;  // -> uuid
+    std::map<std::string, Prepared> prepared_;                           // by interface name
     std::mutex bridge_mutex_;  // serialises ensure_bridge_active()
 };
 
