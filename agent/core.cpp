@@ -474,6 +474,8 @@ Status Core::converge(const std::string& name, Phase phase) {
         if (first) first_result = std::move(status);
         first = false;
     };
+    // port_created, held until the activation that follows it has an outcome.
+    std::optional<nlohmann::json> created_record;
     for (;;) {
         bool present = false;
         bool prepared = false;
@@ -568,7 +570,14 @@ Status Core::converge(const std::string& name, Phase phase) {
                                               {"origin", to_string(origin)},
                                               {"options", options_json(options)},
                                               {"nm", profiles.nm_objects}};
-                    journal_.record("port_created", details);
+                    // When the activation follows at once, its outcome is recorded right after
+                    // this: the ledger's fsync would otherwise sit between the two NM steps of
+                    // a new link's attach, on its latency.
+                    if (phase == Phase::Full && link && !profiles.activated) {
+                        created_record = std::move(details);
+                    } else {
+                        journal_.record("port_created", details);
+                    }
                 }
                 notify(name);
                 report({});
@@ -640,9 +649,15 @@ Status Core::converge(const std::string& name, Phase phase) {
                 std::lock_guard lock(mutex_);
                 force = std::exchange(slot->force_reactivate, false);
             }
+            auto record_created = [&] {
+                if (!created_record) return;
+                journal_.record("port_created", *created_record);
+                created_record.reset();
+            };
             try {
                 Backend::Profiles profiles =
                     force ? backend_.reactivate(name) : backend_.activate(name);
+                record_created();
                 {
                     std::lock_guard lock(mutex_);
                     slot->activated = true;
@@ -658,6 +673,7 @@ Status Core::converge(const std::string& name, Phase phase) {
                         {{"port", name}, {"bridge", options_.bridge}, {"nm", profiles.nm_objects}});
                 }
             } catch (const BackendError& error) {
+                record_created();
                 {
                     std::lock_guard lock(mutex_);
                     slot->view.last_error = error.what();
@@ -875,6 +891,12 @@ bool Core::bridge_observed(const std::vector<BridgePort>& ports) {
             }
             if (now - slot->row_missing_since < options_.row_grace) {
                 recheck = true;
+                continue;
+            }
+            if (options_.link_exists && !options_.link_exists(name)) {
+                // The link went (its event is still being debounced): nothing to repair, the
+                // port goes or waits with it.
+                slot->row_missing_since = {};
                 continue;
             }
             // NM says attached, OVSDB has nothing: NM claims a port it does not have.

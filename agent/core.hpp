@@ -163,6 +163,11 @@ struct CoreOptions {
     // the link events' debounce, so a deleted link is seen gone first; short enough that a
     // Proxmox hook's del-port/add-port pair (milliseconds apart) is never taken for a gap.
     std::chrono::milliseconds row_grace{300};
+    // Whether the kernel has a link of this name right now, not debounced (the daemon:
+    // if_nametoindex). A link deleted in a long burst is reported gone only after the burst,
+    // while NM drops its OVSDB row at once: such a port is not repaired. Unset: every link is
+    // taken to exist. Called with the core's lock held: it must not call into the core.
+    std::function<bool(const std::string& name)> link_exists = {};
 };
 
 class Core {

@@ -1,5 +1,6 @@
 #include "mount/daemon.hpp"
 
+#include <net/if.h>
 #include <poll.h>
 #include <signal.h>
 #include <sys/eventfd.h>
@@ -317,6 +318,9 @@ int run_daemon(const DaemonOptions& options) {
     core_options.bridge = config.bridge_name;
     core_options.workers = options.workers;
     core_options.row_grace = config.debounce_ms + std::chrono::milliseconds(300);
+    core_options.link_exists = [](const std::string& name) {
+        return ::if_nametoindex(name.c_str()) != 0;
+    };
     // A guest NIC's VLAN tag and trunks from its Proxmox config.
     core_options.default_options =
         [pve_root](const std::string& name) -> std::optional<agent::PortOptions> {

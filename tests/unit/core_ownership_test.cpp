@@ -3,6 +3,9 @@
 // without a row is repaired, and a guest's Proxmox options are the default.
 #include <gtest/gtest.h>
 
+#include <set>
+#include <thread>
+
 #include "agent/core.hpp"
 #include "tests/support/fake_backend.hpp"
 
@@ -129,6 +132,33 @@ TEST_F(CoreOwnershipTest, AttachedPortWithoutARowIsReactivatedAfterTheGrace) {
     std::this_thread::sleep_for(core->row_grace() + 50ms);
     EXPECT_FALSE(core->bridge_observed({agents("vi100")}));
     EXPECT_EQ(journal.count("port_repair"), 1u);
+}
+
+TEST(CoreRepair, APortWhoseLinkIsGoneIsNotRepaired) {
+    // A burst of link deletions: NM drops the rows at once, the link events come after the
+    // burst. The kernel says the link is gone, so the missing row is no repair.
+    FakeBackend backend;
+    FakeJournal journal;
+    std::set<std::string> kernel_links = {"vi100", "vi101"};
+    CoreOptions options{"ovsbr0", 4};
+    options.link_exists = [&](const std::string& name) { return kernel_links.count(name) > 0; };
+    Core core(backend, journal, options);
+    for (const std::string name : {"vi100", "vi101"}) {
+        backend.links.insert(name);
+        ASSERT_TRUE(core.create_port(name, {}));
+        core.link_appeared(name, LinkKind::Veth);
+    }
+    ASSERT_TRUE(core.wait_idle(5s));
+    ASSERT_EQ(core.port("vi100")->state, PortState::Activated);
+    kernel_links.erase("vi100");  // deleted; vi101 lost its row for another reason
+    EXPECT_TRUE(core.bridge_observed({}));
+    std::this_thread::sleep_for(core.row_grace() + 50ms);  // the grace is the unit under test
+    core.bridge_observed({});
+    ASSERT_TRUE(core.wait_idle(5s));
+    EXPECT_EQ(backend.count("activate vi100"), 1u);
+    EXPECT_EQ(backend.count("activate vi101"), 2u);
+    EXPECT_EQ(journal.count("port_repair"), 1u);
+    EXPECT_EQ(core.port("vi100")->state, PortState::Activated) << "until its Gone event";
 }
 
 TEST_F(CoreOwnershipTest, AfterNmReturnsOnlyThePortsNmDoesNotRestoreAreReplugged) {
