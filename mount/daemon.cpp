@@ -237,6 +237,11 @@ netwatch::WatcherOptions watcher_options(const config::Config& config) {
     // The bridge's own devices are NM's business, not ports to attach.
     watch_options.own_devices = {config.bridge_name, "ovs-system", "ovs-netdev"};
     watch_options.debounce = config.debounce_ms;
+    // A guest NIC appearing is a container or VM starting: attach it without waiting for the
+    // burst to settle. (LXC's temporary peer names are not guest NIC names: still debounced.)
+    watch_options.prompt_name = [](std::string_view name) {
+        return naming::parse_guest_ifname(name).has_value();
+    };
     return watch_options;
 }
 

@@ -14,7 +14,19 @@ void Debouncer::touch(TimePoint now) {
     last_ = now;
 }
 
-void Debouncer::add(const LinkEvent& event, TimePoint now) {
+void Debouncer::add(const LinkEvent& event, TimePoint now, bool at_once) {
+    if (auto early = prompt_.find(event.link.name); early != prompt_.end()) {
+        if (event.change == LinkChange::Gone) {
+            prompt_.erase(early);  // created and deleted before anyone acted: nothing
+        } else {
+            early->second = event.link;  // still new: reported with its latest state
+        }
+        return;
+    }
+    if (at_once && event.change == LinkChange::Appeared && !names_.count(event.link.name)) {
+        prompt_.emplace(event.link.name, event.link);
+        return;
+    }
     touch(now);
     auto [it, fresh] = names_.try_emplace(event.link.name);
     PerName& entry = it->second;
@@ -43,6 +55,7 @@ std::optional<Debouncer::TimePoint> Debouncer::deadline() const {
 }
 
 std::optional<std::chrono::milliseconds> Debouncer::next_timeout(TimePoint now) const {
+    if (!prompt_.empty()) return std::chrono::milliseconds(0);
     const auto due = deadline();
     if (!due) return std::nullopt;
     if (*due <= now) return std::chrono::milliseconds(0);
@@ -50,6 +63,14 @@ std::optional<std::chrono::milliseconds> Debouncer::next_timeout(TimePoint now) 
 }
 
 std::optional<LinkBatch> Debouncer::take_batch(TimePoint now) {
+    if (!prompt_.empty()) {
+        LinkBatch batch;
+        for (auto& [name, link] : prompt_) {  // std::map: by name
+            batch.events.push_back({LinkChange::Appeared, std::move(link), false});
+        }
+        prompt_.clear();
+        return batch;
+    }
     const auto due = deadline();
     if (!due || now < *due) return std::nullopt;
     LinkBatch batch = flush();
@@ -71,9 +92,15 @@ LinkBatch Debouncer::flush() {
             changed.push_back({LinkChange::Changed, std::move(entry.last), entry.was_gone});
         }
     }
+    for (auto& [name, link] : prompt_) {
+        appeared.push_back({LinkChange::Appeared, std::move(link), false});
+    }
+    std::sort(appeared.begin(), appeared.end(),
+              [](const LinkEvent& a, const LinkEvent& b) { return a.link.name < b.link.name; });
     batch.events = std::move(gone);
     batch.events.insert(batch.events.end(), changed.begin(), changed.end());
     batch.events.insert(batch.events.end(), appeared.begin(), appeared.end());
+    prompt_.clear();
     batch.notes = std::move(notes_);
     names_.clear();
     notes_.clear();

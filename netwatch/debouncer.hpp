@@ -15,6 +15,13 @@
 //                       was attached to the old link must be redone
 // A batch lists Gone first, then Changed, then Appeared (each by name), so a name freed by one
 // link can be taken by another in the same batch.
+//
+// Prompt names (add() with at_once): the first appearance of a link whose name says it is meant
+// to be attached (a guest NIC, a requested port) is reported at once, in a batch of its own,
+// instead of after the burst settles: a container's port should not wait `quiet` for nothing.
+// Only its first Appeared is early: a Gone before that batch is taken cancels it (nothing to
+// report, as above), and every later event of that name is coalesced as usual. A name with
+// events pending in the burst already is not prompt (the burst's net effect decides).
 #pragma once
 
 #include <chrono>
@@ -42,10 +49,10 @@ class Debouncer {
     // max_delay is raised to quiet if smaller.
     Debouncer(std::chrono::milliseconds quiet, std::chrono::milliseconds max_delay);
 
-    void add(const LinkEvent& event, TimePoint now);
+    void add(const LinkEvent& event, TimePoint now, bool at_once = false);
     void add_note(std::string note, TimePoint now);
 
-    bool pending() const { return first_.has_value(); }
+    bool pending() const { return first_.has_value() || !prompt_.empty(); }
     // How long the caller may sleep before take_batch() has something: nullopt when nothing is
     // pending (sleep until the next message), zero when a batch is due. Rounded up, so a poll
     // with this timeout never wakes just before the deadline.
@@ -72,6 +79,7 @@ class Debouncer {
     TimePoint last_{};
     std::map<std::string, PerName> names_;
     std::vector<std::string> notes_;
+    std::map<std::string, LinkSnapshot> prompt_;  // Appeared, due at once
 };
 
 }  // namespace opa::netwatch

@@ -88,7 +88,12 @@ void LinkWatcher::request_resync(std::string why, TimePoint now) {
 }
 
 void LinkWatcher::add_events(const std::vector<LinkEvent>& events, TimePoint now) {
-    for (const LinkEvent& event : events) debouncer_.add(event, now);
+    for (const LinkEvent& event : events) {
+        const std::string& name = event.link.name;
+        const bool prompt = tracker_.rules().watched_names.count(name) > 0 ||
+                            (options_.prompt_name && options_.prompt_name(name));
+        debouncer_.add(event, now, prompt);
+    }
 }
 
 void LinkWatcher::process_pending() {

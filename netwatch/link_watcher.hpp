@@ -15,9 +15,11 @@
 
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <optional>
 #include <set>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "netwatch/debouncer.hpp"
@@ -34,6 +36,9 @@ struct WatcherOptions {
     std::set<std::string, std::less<>> watched_names;  // included regardless of prefix
     std::chrono::milliseconds debounce{500};           // config debounce_ms (quiet period)
     std::chrono::milliseconds max_delay{5000};         // bound on a batch's latency
+    // Names meant to be attached (the daemon: guest NIC names). A new link with such a name, or
+    // with a watched name, is reported at once instead of after `debounce` (see Debouncer).
+    std::function<bool(std::string_view)> prompt_name;
     // SO_RCVBUF(FORCE): room for a burst of events before the kernel reports ENOBUFS.
     int receive_buffer_bytes = 4 * 1024 * 1024;
 };

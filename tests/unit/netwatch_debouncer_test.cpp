@@ -194,5 +194,79 @@ TEST_F(NetwatchDebouncer, FlushTakesEverythingBeforeTheDeadline) {
     EXPECT_FALSE(debouncer.pending());
 }
 
+// Prompt names: a guest NIC's first appearance does not wait for the quiet period.
+
+TEST_F(NetwatchDebouncer, PromptAppearedIsDueAtOnceInABatchOfItsOwn) {
+    debouncer.add(event(LinkChange::Appeared, "vethtmp1"), clock.now());  // debounced
+    debouncer.add(event(LinkChange::Appeared, "veth100i0"), clock.now(), true);
+    EXPECT_TRUE(debouncer.pending());
+    EXPECT_EQ(debouncer.next_timeout(clock.now()), milliseconds(0));
+    auto batch = debouncer.take_batch(clock.now());
+    ASSERT_TRUE(batch);
+    EXPECT_EQ(summary(*batch), std::vector<std::string>{"appeared veth100i0"});
+    // The other name keeps its own deadline.
+    EXPECT_EQ(debouncer.next_timeout(clock.now()), milliseconds(100));
+    EXPECT_EQ(debouncer.take_batch(clock.now()), std::nullopt);
+    clock.advance(milliseconds(100));
+    auto rest = debouncer.take_batch(clock.now());
+    ASSERT_TRUE(rest);
+    EXPECT_EQ(summary(*rest), std::vector<std::string>{"appeared vethtmp1"});
+}
+
+TEST_F(NetwatchDebouncer, PromptLinkGoneBeforeItsBatchIsNothing) {
+    debouncer.add(event(LinkChange::Appeared, "veth100i0"), clock.now(), true);
+    debouncer.add(event(LinkChange::Changed, "veth100i0"), clock.now(), true);
+    debouncer.add(event(LinkChange::Gone, "veth100i0"), clock.now(), true);
+    EXPECT_FALSE(debouncer.pending());
+    EXPECT_EQ(debouncer.take_batch(clock.now()), std::nullopt);
+    clock.advance(milliseconds(100));
+    EXPECT_EQ(debouncer.take_batch(clock.now()), std::nullopt);
+}
+
+TEST_F(NetwatchDebouncer, PromptLinkKeepsItsLatestStateUntilTaken) {
+    LinkEvent up = event(LinkChange::Changed, "veth100i0");
+    up.link.flags = 1;  // IFF_UP
+    debouncer.add(event(LinkChange::Appeared, "veth100i0"), clock.now(), true);
+    debouncer.add(up, clock.now(), true);
+    auto batch = debouncer.take_batch(clock.now());
+    ASSERT_TRUE(batch);
+    ASSERT_EQ(summary(*batch), std::vector<std::string>{"appeared veth100i0"});
+    EXPECT_EQ(batch->events[0].link.flags, 1U);
+}
+
+TEST_F(NetwatchDebouncer, EventsAfterThePromptBatchAreCoalescedAsChanges) {
+    debouncer.add(event(LinkChange::Appeared, "veth100i0"), clock.now(), true);
+    ASSERT_TRUE(debouncer.take_batch(clock.now()));
+    // Its later events, prompt or not, wait for the quiet period like any other.
+    debouncer.add(event(LinkChange::Changed, "veth100i0"), clock.now(), true);
+    debouncer.add(event(LinkChange::Gone, "veth100i0"), clock.now(), true);
+    debouncer.add(event(LinkChange::Appeared, "veth100i0", 11), clock.now(), true);
+    EXPECT_EQ(debouncer.take_batch(clock.now()), std::nullopt);
+    clock.advance(milliseconds(100));
+    auto batch = debouncer.take_batch(clock.now());
+    ASSERT_TRUE(batch);
+    EXPECT_EQ(summary(*batch), std::vector<std::string>{"changed veth100i0 replaced"});
+}
+
+TEST_F(NetwatchDebouncer, NameAlreadyInTheBurstIsNotPrompt) {
+    // Deleted and created again within a burst: the burst's net effect (replaced) decides.
+    debouncer.add(event(LinkChange::Gone, "veth100i0"), clock.now());
+    debouncer.add(event(LinkChange::Appeared, "veth100i0", 11), clock.now(), true);
+    EXPECT_EQ(debouncer.take_batch(clock.now()), std::nullopt);
+    clock.advance(milliseconds(100));
+    auto batch = debouncer.take_batch(clock.now());
+    ASSERT_TRUE(batch);
+    EXPECT_EQ(summary(*batch), std::vector<std::string>{"changed veth100i0 replaced"});
+}
+
+TEST_F(NetwatchDebouncer, FlushIncludesPromptLinksInNameOrder) {
+    debouncer.add(event(LinkChange::Appeared, "veth200i0"), clock.now());
+    debouncer.add(event(LinkChange::Appeared, "veth100i0"), clock.now(), true);
+    LinkBatch batch = debouncer.flush();
+    EXPECT_EQ(summary(batch),
+              (std::vector<std::string>{"appeared veth100i0", "appeared veth200i0"}));
+    EXPECT_FALSE(debouncer.pending());
+}
+
 }  // namespace
 }  // namespace opa::netwatch
