@@ -74,8 +74,14 @@ struct NmClient::SignalState {
     };
     static constexpr std::size_t kRecentStates = 16;
     std::map<std::string, Seen> devices;
+    // Devices NM removed (newest last, at most kRemembered): NM may still signal a state for
+    // one after DeviceRemoved, which must not bring it back for its waiters.
+    static constexpr std::size_t kRemembered = 1024;
+    std::set<std::string> removed;
+    std::deque<std::string> removed_order;
     std::function<void(bool)> owner_callback;
     std::uint64_t any_change = 0;  // bumped by every signal NM sends
+    std::uint64_t instance = 0;    // bumped by every change of NM's bus name owner
 };
 
 bool DaemonInfo::has_ovs() const {
@@ -246,6 +252,7 @@ void NmClient::on_device_state_changed(sdbus::Message& message) {
         std::uint32_t new_state = 0, old_state = 0, reason = 0;
         message >> new_state >> old_state >> reason;
         std::lock_guard lock(signals_->mutex);
+        if (signals_->removed.count(message.getPath())) return;
         auto& seen = signals_->devices[message.getPath()];
         seen.generation++;
         seen.state = new_state;
@@ -273,6 +280,9 @@ void NmClient::on_name_owner_changed(sdbus::Message& message) {
         std::lock_guard lock(signals_->mutex);
         // A new NM has new object paths' states: forget what the old one said.
         signals_->devices.clear();
+        signals_->removed.clear();
+        signals_->removed_order.clear();
+        signals_->instance++;
         signals_->changed.notify_all();
         callback = signals_->owner_callback;
     } catch (const std::exception&) {
@@ -295,6 +305,13 @@ void NmClient::on_device_removed(sdbus::Message& message) {
         // Waiters on it fail at once (they find it gone); this also keeps the map from growing
         // with every link that ever came and went.
         signals_->devices.erase(path);
+        if (signals_->removed.insert(path).second) {
+            signals_->removed_order.push_back(path);
+            if (signals_->removed_order.size() > SignalState::kRemembered) {
+                signals_->removed.erase(signals_->removed_order.front());
+                signals_->removed_order.pop_front();
+            }
+        }
         signals_->any_change++;
         signals_->changed.notify_all();
     } catch (const std::exception&) {
@@ -306,6 +323,20 @@ void NmClient::on_any_change() {
     std::lock_guard lock(signals_->mutex);
     signals_->any_change++;
     signals_->changed.notify_all();
+}
+
+std::optional<std::uint32_t> NmClient::last_signalled_state(const std::string& device_path,
+                                                            std::uint64_t instance) const {
+    std::lock_guard lock(signals_->mutex);
+    if (signals_->instance != instance) return std::nullopt;
+    auto it = signals_->devices.find(device_path);
+    if (it == signals_->devices.end() || it->second.generation == 0) return std::nullopt;
+    return it->second.state;
+}
+
+std::uint64_t NmClient::instance() const {
+    std::lock_guard lock(signals_->mutex);
+    return signals_->instance;
 }
 
 std::optional<std::uint32_t> NmClient::last_signalled_state(const std::string& device_path) const {
@@ -692,7 +723,7 @@ DeviceInfo NmClient::wait_device_state(const std::string& device_path,
     // wins; D-Bus keeps one sender's messages in order). True when one of them is `done`.
     auto catch_up = [&]() -> bool {
         auto it = signals_->devices.find(device_path);
-        if (it == signals_->devices.end()) {
+        if (it == signals_->devices.end() || signals_->removed.count(device_path)) {
             // Removed (DeviceRemoved, or NM restarted): it will not reach any state now.
             throw NmError("device " + info.interface + " was removed (state " +
                           device_state_name(info.state) + ")");

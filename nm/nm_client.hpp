@@ -195,6 +195,13 @@ class NmClient {
     // The last state NM signalled for a device (StateChanged), without asking NM; nullopt when
     // none was seen since this client started (or since NM restarted).
     std::optional<std::uint32_t> last_signalled_state(const std::string& device_path) const;
+    // The same, only if NM has not restarted since instance() returned `instance`: a new NM
+    // numbers its devices afresh, so a path remembered from before may name another device.
+    std::optional<std::uint32_t> last_signalled_state(const std::string& device_path,
+                                                      std::uint64_t instance) const;
+    // Which NetworkManager this is: bumped each time NM's bus name changes owner. Object paths
+    // compare only within one instance.
+    std::uint64_t instance() const;
 
     // Checkpoints.
     std::string checkpoint_create(const std::vector<std::string>& devices,

@@ -215,6 +215,7 @@ std::optional<AttachResult> OvsPorts::prepare_new(const PortRequest& request,
                                                   const ConnectionInfo& bridge,
                                                   const WireNames& wire, const Ownership& owner,
                                                   bool assume_new) {
+    const std::uint64_t instance = nm_.instance();  // what is read below is from this NM
     AttachResult result;
     std::optional<OwnedPort> existing;
     if (!assume_new) existing = owned_port(request.ifname);
@@ -291,7 +292,8 @@ std::optional<AttachResult> OvsPorts::prepare_new(const PortRequest& request,
             result.state = AttachState::Activated;
             result.active_connection = device->active_connection;
         } else {
-            Prepared memo{OwnedPort{request.ifname, {}, {}, device, {}, {}}, bridge, Clock::now()};
+            Prepared memo{OwnedPort{request.ifname, {}, {}, device, {}, {}}, bridge, Clock::now(),
+                          instance};
             if (existing && existing->port) {
                 memo.port.port = existing->port;
             } else {
@@ -331,7 +333,9 @@ std::optional<OvsPorts::Prepared> OvsPorts::take_prepared(const std::string& ifn
     if (it == prepared_.end()) return std::nullopt;
     Prepared memo = std::move(it->second);
     prepared_.erase(it);
-    if (Clock::now() - memo.at > kPreparedFresh) return std::nullopt;
+    if (Clock::now() - memo.at > kPreparedFresh || memo.instance != nm_.instance()) {
+        return std::nullopt;
+    }
     return memo;
 }
 
@@ -430,14 +434,16 @@ AttachResult OvsPorts::activate(const std::string& ifname) {
 void OvsPorts::ensure_bridge_active(const ConnectionInfo& bridge, Clock::time_point deadline) {
     // The bridge's device as last seen: one call to check it instead of a listing of all.
     std::string cached;
+    std::uint64_t cached_instance = 0;
     {
         std::lock_guard lock(lookup_mutex_);
         cached = bridge_device_;
+        cached_instance = bridge_device_instance_;
     }
     if (!cached.empty()) {
-        // NM signals every state change of the bridge's device: if the last one seen was
-        // ACTIVATED, it still is (no call at all for the common case).
-        if (nm_.last_signalled_state(cached) == kStateActivated) return;
+        // NM signals every state change of the bridge's device: if the last one seen (from the
+        // same NM: a restarted one reuses paths for other devices) was ACTIVATED, it still is.
+        if (nm_.last_signalled_state(cached, cached_instance) == kStateActivated) return;
         try {
             const DeviceInfo device = nm_.device(cached);
             if (device.type == kDeviceOvsBridge && device.interface == bridge_name_ &&
@@ -453,10 +459,12 @@ void OvsPorts::ensure_bridge_active(const ConnectionInfo& bridge, Clock::time_po
     // ("new-activation"), and NM 1.42 can then lose the bridge's OVSDB row while calling the
     // device activated.
     std::lock_guard bridge_lock(bridge_mutex_);
+    const std::uint64_t instance = nm_.instance();  // before the lookup: never newer than it
     auto device = nm_.device_by_interface(bridge_name_, {kDeviceOvsBridge});
     if (device) {
         std::lock_guard lock(lookup_mutex_);
         bridge_device_ = device->path;
+        bridge_device_instance_ = instance;
     }
     if (device && device->state == kStateActivated) return;
     if (device && device->state >= kStatePrepare && device->state < kStateActivated) {

@@ -113,17 +113,19 @@ class OvsPorts {
         OwnedPort port;
         ConnectionInfo bridge;
         Clock::time_point at;
+        std::uint64_t instance = 0;  // NmClient::instance() when read
     };
     std::optional<Prepared> take_prepared(const std::string& ifname);
 
     NmClient& nm_;
     std::string bridge_name_;
     std::chrono::milliseconds activation_timeout_;
-    // Lookups never list every profile once these are known. lookup_mutex_ guards the five
+    // Lookups never list every profile once these are known. lookup_mutex_ guards the six
     // below; it is held across D-Bus calls only for the one listing that fills legacy_.
     std::mutex lookup_mutex_;
-    std::optional<ConnectionInfo> bridge_;  // the bridge's profile, once found
-    std::string bridge_device_;             // its device's path, "" until found
+    std::optional<ConnectionInfo> bridge_;      // the bridge's profile, once found
+    std::string bridge_device_;                 // its device's path, "" until found
+    std::uint64_t bridge_device_instance_ = 0;  // NmClient::instance() of that path
     bool legacy_indexed_ = false;
     std::map<std::pair<ProfileRole, std::string>, std::string> legacy_;  // -> uuid
     std::map<std::string, Prepared> prepared_;                           // by interface name

@@ -246,6 +246,23 @@ TEST_F(NetwatchLinks, BurstOfFiftyVethsIsOneBatchNotFifty) {
     std::remove(dels.c_str());
 }
 
+TEST_F(NetwatchLinks, PromptNameIsReportedAtOnceOthersAfterTheDebounce) {
+    WatcherOptions options = test_options(3s);
+    options.prompt_name = [](std::string_view name) { return name.starts_with("nwvp"); };
+    LinkWatcher watcher(options);
+    settle(watcher);
+    Seen seen;
+    must("ip link add nwvq0 type veth peer name nwvq0x");
+    must("ip link add nwvp0 type veth peer name nwvq1");
+    // Well before the 3 s of quiet the other link waits for.
+    ASSERT_TRUE(collect_until(
+        watcher, seen, [](const Seen& s) { return s.has("appeared nwvp0"); }, 2s))
+        << seen.dump();
+    EXPECT_FALSE(seen.has("appeared nwvq0")) << seen.dump();
+    ASSERT_TRUE(collect_until(watcher, seen, [](const Seen& s) { return s.has("appeared nwvq0"); }))
+        << seen.dump();
+}
+
 TEST_F(NetwatchLinks, OverflowedSocketResyncsAndReportsLostEvents) {
     WatcherOptions options = test_options();
     options.receive_buffer_bytes = 4096;  // the kernel's minimum: a handful of messages

@@ -5,6 +5,8 @@
 
 #include <algorithm>
 #include <memory>
+#include <optional>
+#include <thread>
 
 #include "nm/nm_client.hpp"
 #include "nm/ovs_ports.hpp"
@@ -277,6 +279,58 @@ TEST_F(OvsPortsTest, ProfilesOfTheOldRandomUuidSchemeAreStillTheAgents) {
     EXPECT_FALSE(client_->connection_path_by_uuid(port.uuid));
     EXPECT_FALSE(fresh.owned_port("opav9"));
     EXPECT_TRUE(wait_until([] { return !ovs_has_port("opav9"); }));
+}
+
+// With the agent's index of older profiles built (as after its first reconcile), a new port's
+// profiles are added without looking for them first; attaching it again finds them (NM refuses
+// the UUID) and adds nothing.
+TEST_F(OvsPortsTest, NewPortsProfilesAreAddedAtOnceAndExistingOnesFound) {
+    nm::OvsPorts ports(*client_, kBridge);
+    ports.owned_ports();
+    add_veth("opav10");
+    ASSERT_TRUE(wait_until([&] { return client_->device_by_interface("opav10").has_value(); }));
+    const nm::AttachResult first = ports.attach({"opav10", {}, 110, "request"});
+    EXPECT_EQ(first.state, nm::AttachState::Activated);
+    EXPECT_TRUE(first.created);
+    EXPECT_TRUE(wait_until([] { return ovs_has_port("opav10"); }));
+    const nm::AttachResult again = ports.attach({"opav10", {}, 110, "request"});
+    EXPECT_EQ(again.state, nm::AttachState::Activated);
+    EXPECT_FALSE(again.created);
+    EXPECT_EQ(again.port_uuid, first.port_uuid);
+    EXPECT_EQ(again.member_uuid, first.member_uuid);
+    std::size_t profiles = 0;
+    for (const nm::ConnectionInfo& info : client_->list_connections()) {
+        if (info.interface_name == "opav10") ++profiles;
+    }
+    EXPECT_EQ(profiles, 2u);
+}
+
+// A device removed while someone waits for its state ends the wait at once, not at the
+// deadline (a link deleted during its activation).
+TEST_F(OvsPortsTest, WaitingForADeviceThatIsRemovedEndsAtOnce) {
+    add_veth("opav11");
+    std::optional<nm::DeviceInfo> device;
+    ASSERT_TRUE(wait_until([&] {
+        device = client_->device_by_interface("opav11");
+        return device.has_value();
+    }));
+    std::string error;
+    const auto start = std::chrono::steady_clock::now();
+    std::thread waiter([&] {
+        try {
+            client_->wait_device_state(
+                device->path, [](std::uint32_t s) { return s == nm::kStateActivated; },
+                nm::Clock::now() + std::chrono::seconds(30));
+        } catch (const nm::NmError& e) {
+            error = e.what();
+        }
+    });
+    ASSERT_TRUE(run("ip link del opav11").ok());
+    links_.clear();
+    waiter.join();
+    EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(10)) << error;
+    // "was removed" when it went while waiting; reading it fails when it went before.
+    EXPECT_FALSE(error.empty()) << "the wait ended without an error";
 }
 
 }  // namespace
