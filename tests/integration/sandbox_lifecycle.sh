@@ -8,12 +8,16 @@ STATE=/run/ovs-port-agent-sandbox/$OPA_SANDBOX
 fail() { echo "FAIL: $*" >&2; "$SANDBOX" down >/dev/null 2>&1 || true; exit 1; }
 is_alive() { [ -r "/proc/$1/stat" ] && [ "$(sed 's/.*) //' "/proc/$1/stat" | cut -d' ' -f1)" != Z ]; }
 
-mounts_before=$(grep -c . /proc/mounts)
+# The sandbox's mounts in the host's namespace name it (/run/netns/NAME, its state directory);
+# counting all mounts instead failed whenever anything else on the machine mounted meanwhile.
+sandbox_mounts() { grep -F -e "/run/netns/$OPA_SANDBOX " -e "$STATE" /proc/mounts || true; }
+[ -z "$(sandbox_mounts)" ] || "$SANDBOX" down >/dev/null 2>&1 || true
 "$SANDBOX" up >/tmp/opa-lifecycle-up.out || fail "up failed"
 grep -q "^DBUS_SYSTEM_BUS_ADDRESS=unix:path=$STATE/system_bus_socket$" /tmp/opa-lifecycle-up.out \
     || fail "up did not print the bus address"
 grep -q "^OVSDB_SOCKET=$STATE/db.sock$" /tmp/opa-lifecycle-up.out || fail "up did not print the OVSDB socket"
 pids=$(cat "$STATE"/*.pid)
+[ -n "$(sandbox_mounts)" ] || fail "no mount of the sandbox found while it is up (the check below would see nothing)"
 [ "$(echo "$pids" | wc -w)" = 4 ] || fail "expected 4 daemons, got: $pids"
 
 "$SANDBOX" up >/tmp/opa-lifecycle-up2.out 2>&1 || fail "second up failed"
@@ -36,7 +40,7 @@ ip link show | grep -q "$OPA_SANDBOX" && fail "a sandbox link leaked into the ho
 for p in $pids; do is_alive "$p" && fail "process $p survived down"; done
 ip netns list | grep -qw "$OPA_SANDBOX" && fail "namespace survived down"
 [ -e "$STATE" ] && fail "state directory survived down"
-[ "$(grep -c . /proc/mounts)" -le "$mounts_before" ] || fail "a mount survived down"
+[ -z "$(sandbox_mounts)" ] || fail "a mount survived down: $(sandbox_mounts)"
 "$SANDBOX" down || fail "second down failed"
 "$SANDBOX" status >/dev/null 2>&1 && fail "status says healthy after down"
 echo "sandbox lifecycle: PASS"
