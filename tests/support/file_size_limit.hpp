@@ -1,6 +1,8 @@
 // A "full disk" for tests without root or a mount: RLIMIT_FSIZE makes the process's writes past
 // a size fail (with SIGXFSZ ignored, write() returns EFBIG, as a full disk's returns ENOSPC).
-// The limit is the whole process's: lift() it (or let the object go) before writing elsewhere.
+// The limit is the whole process's and applies to every regular file it writes (also test output
+// redirected to a file, not to a pipe): keep the limited stretch short, lift() it (or let the
+// object go) before writing elsewhere.
 #pragma once
 
 #include <gtest/gtest.h>
