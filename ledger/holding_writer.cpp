@@ -39,12 +39,11 @@ bool HoldingWriter::try_append(std::string_view action, const json& details, Fai
 }
 
 HoldResult HoldingWriter::record(std::string_view action, json details) {
-    const auto when = std::chrono::system_clock::now();
     HoldResult result;
     if (holding()) {
         std::lock_guard lock(mutex_);
         if (outage_ && !flush_locked(result.ended)) {
-            hold_locked(action, std::move(details), when, {outage_->error, outage_->error_number},
+            hold_locked(action, std::move(details), {outage_->error, outage_->error_number},
                         result);
             return result;
         }
@@ -52,13 +51,15 @@ HoldResult HoldingWriter::record(std::string_view action, json details) {
     Failure failure;
     if (try_append(action, details, failure, result)) return result;
     std::lock_guard lock(mutex_);
-    hold_locked(action, std::move(details), when, failure, result);
+    hold_locked(action, std::move(details), failure, result);
     return result;
 }
 
-void HoldingWriter::hold_locked(std::string_view action, json details,
-                                std::chrono::system_clock::time_point when, const Failure& failure,
+void HoldingWriter::hold_locked(std::string_view action, json details, const Failure& failure,
                                 HoldResult& result) {
+    // Taken under the lock, so that held entries' times rise in the order they are kept (and
+    // written), also when several threads record at once.
+    const auto when = std::chrono::system_clock::now();
     const int error_number = failure.error_number != 0 ? failure.error_number : EIO;
     if (!outage_) {
         outage_ = Outage{failure.text, failure.text, error_number, when, 0, 0};

@@ -6,8 +6,9 @@
 // seconds while entries are held). Nothing is lost unless more than `max_held` entries pile up;
 // those beyond are counted as dropped.
 //
-// An entry written late keeps the time it was recorded in its details, as "held_since" (RFC 3339
-// UTC, like "ts"); its "ts" is the time it was written, so the chain format is unchanged. After
+// An entry written late keeps the time it was recorded (when its append failed and it was kept)
+// in its details, as "held_since" (RFC 3339 UTC, like "ts"); its "ts" is the time it was written,
+// so the chain format is unchanged. Held entries' times rise in the order they are written. After
 // the last held entry comes one "ledger_recovered" entry: {held, dropped, down_ms, error, since}
 // (error: the first failure's text; since: when the outage began).
 //
@@ -99,8 +100,7 @@ class HoldingWriter {
         int error_number = 0;
     };
     // mutex_ held. Keeps the entry (or counts it dropped), beginning an outage if none is on.
-    void hold_locked(std::string_view action, nlohmann::json details,
-                     std::chrono::system_clock::time_point when, const Failure& failure,
+    void hold_locked(std::string_view action, nlohmann::json details, const Failure& failure,
                      HoldResult& result);
     // mutex_ held. Writes held entries chunk by chunk; true when the outage ended.
     bool flush_locked(std::optional<OutageEnd>& ended);

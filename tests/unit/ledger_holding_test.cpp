@@ -203,11 +203,15 @@ TEST_F(LedgerHolding, ConcurrentRecordsWhileFullAreAllWrittenOnce) {
     ASSERT_TRUE(writer.flush().ended);
     const std::vector<Entry> entries = read_all(path);
     ASSERT_EQ(entries.size(), 101u);
-    // Each thread's entries in its own order.
+    // Each thread's entries in its own order, and their times rise in file order.
     std::vector<int> next(4, 0);
+    std::string previous;
     for (std::size_t k = 0; k < 100; ++k) {
         const int t = entries[k].details["t"];
         EXPECT_EQ(entries[k].details["i"], next[t]++);
+        const std::string held_since = entries[k].details["held_since"];
+        EXPECT_LE(previous, held_since) << "entry " << k;
+        previous = held_since;
     }
     expect_verifies(path);
 }
