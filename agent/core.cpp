@@ -1,6 +1,7 @@
 #include "agent/core.hpp"
 
 #include <cerrno>
+#include <cstring>
 #include <utility>
 
 #include "agent/naming.hpp"
@@ -112,6 +113,8 @@ std::string_view to_string(Errc code) {
             return "NetworkManager error";
         case Errc::ShuttingDown:
             return "shutting down";
+        case Errc::LedgerUnwritable:
+            return "ledger cannot be written";
     }
     return "error";
 }
@@ -136,6 +139,8 @@ int Status::to_errno() const {
             return EIO;
         case Errc::ShuttingDown:
             return ESHUTDOWN;
+        case Errc::LedgerUnwritable:
+            return error_number != 0 ? error_number : EIO;
     }
     return EIO;
 }
@@ -256,10 +261,22 @@ PortOptions Core::with_defaults(const std::string& name, PortOptions options) co
     return options;
 }
 
+Status Core::ready_for_change() const {
+    const std::optional<JournalFault> fault = journal_.unwritable();
+    if (!fault) return {};
+    const int error_number = fault->error_number != 0 ? fault->error_number : EIO;
+    const std::string reason = fault->reason.empty() ? std::strerror(error_number) : fault->reason;
+    return {Errc::LedgerUnwritable,
+            "the ledger cannot be written (" + reason +
+                "): refusing a change that could not be audited",
+            error_number};
+}
+
 Status Core::create_port(const std::string& name, const PortOptions& requested, Origin origin) {
     if (Status invalid = validate_request(name, requested); !invalid) return invalid;
     const PortOptions options = with_defaults(name, requested);
     if (Status invalid = validate_request(name, options); !invalid) return invalid;
+    if (Status refused = ready_for_change(); !refused) return refused;
     {
         std::lock_guard lock(mutex_);
         if (stopping_) return {Errc::ShuttingDown, "the agent is shutting down"};
@@ -294,6 +311,7 @@ Status Core::remove_port(const std::string& name) {
         return {*error == naming::IfnameError::kTooLong ? Errc::NameTooLong : Errc::InvalidName,
                 "invalid port name '" + name + "': " + std::string(naming::describe(*error))};
     }
+    if (Status refused = ready_for_change(); !refused) return refused;
     {
         std::lock_guard lock(mutex_);
         auto it = slots_.find(name);
@@ -314,6 +332,7 @@ Status Core::remove_port(const std::string& name) {
 }
 
 Status Core::set_tag(const std::string& name, std::optional<std::uint16_t> tag) {
+    if (Status refused = ready_for_change(); !refused) return refused;
     {
         std::lock_guard lock(mutex_);
         auto it = slots_.find(name);

@@ -76,12 +76,14 @@ enum class Errc {
     NotOwned,  // the port is on the bridge, but someone else plugged it
     Backend,
     ShuttingDown,
+    LedgerUnwritable,  // the journal cannot record the change now (the ledger's disk is full)
 };
 std::string_view to_string(Errc code);
 
 struct Status {
     Errc code = Errc::Ok;
     std::string message;
+    int error_number = 0;  // LedgerUnwritable: the errno the ledger failed with (0: EIO)
 
     bool ok() const { return code == Errc::Ok; }
     explicit operator bool() const { return ok(); }
@@ -137,11 +139,22 @@ class Backend {
     virtual std::vector<Owned> owned() = 0;
 };
 
+// Why the journal cannot record anything now: the errno and its words ("No space left on
+// device").
+struct JournalFault {
+    int error_number = 0;
+    std::string reason;
+};
+
 // Where the core records what it did (the ledger in the daemon). Must not throw.
 class Journal {
   public:
     virtual ~Journal() = default;
     virtual void record(std::string_view action, const nlohmann::json& details) noexcept = 0;
+    // Asked before a change someone requested (never before one a link event brings): nullopt
+    // when the change can be recorded, otherwise why not, and the request is refused before
+    // anything changes. May first write what the journal holds (space may have returned).
+    virtual std::optional<JournalFault> unwritable() noexcept { return std::nullopt; }
 };
 
 // A port on the bridge as OVSDB shows it (read-only), for Core::bridge_observed.
@@ -177,8 +190,13 @@ class Core {
     Core(const Core&) = delete;
     Core& operator=(const Core&) = delete;
 
-    // Requests (FUSE, D-Bus). create_port returns once NM holds the port's profiles; the
-    // activation continues on a worker (the port is Pending until its link exists).
+    // Requests (FUSE, D-Bus) are refused (Errc::LedgerUnwritable) while the journal cannot
+    // record them (Journal::unwritable); link events never are: their records are kept by the
+    // journal and written later. ready_for_change() is that check alone, for callers that change
+    // something themselves before calling the core (the D-Bus service renames links).
+    Status ready_for_change() const;
+    // create_port returns once NM holds the port's profiles; the activation continues on a
+    // worker (the port is Pending until its link exists).
     Status create_port(const std::string& name, const PortOptions& options,
                        Origin origin = Origin::Request);
     // Deletes the port's profiles; returns when NM has done so.

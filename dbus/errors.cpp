@@ -6,13 +6,14 @@
 namespace opa::dbus {
 namespace {
 
-constexpr std::array<std::pair<ErrorKind, std::string_view>, 8> kErrorNames{{
+constexpr std::array<std::pair<ErrorKind, std::string_view>, 9> kErrorNames{{
     {ErrorKind::InvalidName, "InvalidName"},
     {ErrorKind::InvalidArgs, "InvalidArgs"},
     {ErrorKind::NotFound, "NotFound"},
     {ErrorKind::Exists, "Exists"},
     {ErrorKind::NotOwned, "NotOwned"},
     {ErrorKind::NetworkManager, "NetworkManager"},
+    {ErrorKind::LedgerUnwritable, "LedgerUnwritable"},
     {ErrorKind::AccessDenied, "AccessDenied"},
     {ErrorKind::Failed, "Failed"},
 }};
@@ -24,7 +25,7 @@ struct Mapping {
 };
 
 // The one table from core error codes to D-Bus errors.
-constexpr std::array<Mapping, 8> kMappings{{
+constexpr std::array<Mapping, 9> kMappings{{
     {agent::Errc::InvalidName, ErrorKind::InvalidName,
      "; an interface name has 1 to 15 bytes of printable ASCII without '/', ':' or spaces"},
     {agent::Errc::NameTooLong, ErrorKind::InvalidName, "; an interface name has at most 15 bytes"},
@@ -36,6 +37,9 @@ constexpr std::array<Mapping, 8> kMappings{{
     {agent::Errc::Backend, ErrorKind::NetworkManager,
      "; see `journalctl -u NetworkManager` for its side"},
     {agent::Errc::ShuttingDown, ErrorKind::Failed, "; try again once the agent has restarted"},
+    {agent::Errc::LedgerUnwritable, ErrorKind::LedgerUnwritable,
+     "; free space where the ledger is kept (ledger_path) and try again: what the agent did "
+     "meanwhile is written to it first"},
 }};
 
 }  // namespace

@@ -20,14 +20,15 @@ inline constexpr const char* kInterface = "dev.ovs.PortAgent1";
 inline constexpr std::string_view kErrorPrefix = "dev.ovs.PortAgent1.Error.";
 
 enum class ErrorKind {
-    InvalidName,     // not a usable interface name (empty, longer than 15 bytes, bad bytes)
-    InvalidArgs,     // a well-formed call with values out of range or contradicting each other
-    NotFound,        // no such port
-    Exists,          // the port exists already
-    NotOwned,        // the port is on the bridge, but someone else plugged it
-    NetworkManager,  // NetworkManager refused or failed
-    AccessDenied,    // the caller may not change anything
-    Failed,          // anything else: the agent is shutting down, a hook failed, ...
+    InvalidName,       // not a usable interface name (empty, longer than 15 bytes, bad bytes)
+    InvalidArgs,       // a well-formed call with values out of range or contradicting each other
+    NotFound,          // no such port
+    Exists,            // the port exists already
+    NotOwned,          // the port is on the bridge, but someone else plugged it
+    NetworkManager,    // NetworkManager refused or failed
+    LedgerUnwritable,  // the ledger cannot be written now: a change could not be audited
+    AccessDenied,      // the caller may not change anything
+    Failed,            // anything else: the agent is shutting down, a hook failed, ...
 };
 
 // "dev.ovs.PortAgent1.Error.InvalidName", ...

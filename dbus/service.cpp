@@ -273,6 +273,11 @@ class Service::Impl final : public sdbus::AdaptorInterfaces<dev::ovs::PortAgent1
         if (core_.port(port_name)) {
             throw error_for({agent::Errc::Exists, "port " + port_name + " exists already"});
         }
+        // The rename is a change too (and recorded): refused with the port while the ledger
+        // cannot be written.
+        if (const agent::Status refused = core_.ready_for_change(); !refused) {
+            throw error_for(refused);
+        }
         const bool rename = raw_ifname != port_name && options_.rename_link;
         if (rename) {
             try {

@@ -12,10 +12,22 @@
 namespace opa::ledger {
 
 // The single error type of the ledger layer. Messages name the path and, for system
-// calls, the errno text.
+// calls, the errno text; error_number() is that errno (0 when no system call failed).
 class LedgerError : public std::runtime_error {
   public:
-    using std::runtime_error::runtime_error;
+    explicit LedgerError(const std::string& message, int error_number = 0)
+        : std::runtime_error(message), error_number_(error_number) {}
+    [[nodiscard]] int error_number() const noexcept { return error_number_; }
+
+  private:
+    int error_number_;
+};
+
+// An entry that can never be written, whatever the file's state (details not an object, text
+// that is not UTF-8): thrown before the file is touched. Retrying it is pointless.
+class InvalidEntryError : public LedgerError {
+  public:
+    using LedgerError::LedgerError;
 };
 
 // prev_hash of the first v2 entry.

@@ -109,6 +109,7 @@ Ledger::Ledger(fs::path path) : path_(std::move(path)), head_path_(head_path_for
     }
     recovery_ = commit({});
     published_head_ = ChainHead{last_seq_, last_hash_};
+    published_head_error_ = head_error_;
 }
 
 Ledger::~Ledger() = default;
@@ -118,26 +119,46 @@ ChainHead Ledger::head() const {
     return published_head_;
 }
 
+std::string Ledger::head_error() const {
+    std::lock_guard lock(queue_mutex_);
+    return published_head_error_;
+}
+
 Entry Ledger::append(std::string_view action, json details) {
-    if (details.is_null()) details = json::object();
-    if (!details.is_object())
-        throw LedgerError("ledger: " + path_.string() + ": details of \"" + std::string(action) +
-                          "\" must be a JSON object");
-    PendingAppend request;
-    try {
-        request.action_json = canonical_json(json(std::string(action)));
-        request.details_json = canonical_json(details);
-    } catch (const LedgerError& error) {
-        throw LedgerError(std::string(error.what()) + " (appending to " + path_.string() + ")");
+    std::vector<NewEntry> one;
+    one.push_back(NewEntry{std::string(action), std::move(details)});
+    return std::move(append_all(std::move(one)).front());
+}
+
+std::vector<Entry> Ledger::append_all(std::vector<NewEntry> entries) {
+    std::vector<PendingAppend> requests(entries.size());
+    for (std::size_t i = 0; i < entries.size(); ++i) {
+        NewEntry& entry = entries[i];
+        if (entry.details.is_null()) entry.details = json::object();
+        if (!entry.details.is_object())
+            throw InvalidEntryError("ledger: " + path_.string() + ": details of \"" + entry.action +
+                                    "\" must be a JSON object");
+        PendingAppend& request = requests[i];
+        try {
+            request.action_json = canonical_json(json(entry.action));
+            request.details_json = canonical_json(entry.details);
+        } catch (const LedgerError& error) {
+            throw InvalidEntryError(std::string(error.what()) + " (appending to " + path_.string() +
+                                    ")");
+        }
+        request.written.action = std::move(entry.action);
+        request.written.details = std::move(entry.details);
     }
-    request.written.action = std::string(action);
-    request.written.details = std::move(details);
+    std::vector<Entry> written;
+    if (requests.empty()) return written;
 
     // Group commit: whoever finds no leader becomes one, takes everything queued (its own
-    // request included), writes and fsyncs it once, then wakes the followers.
+    // requests included), writes and fsyncs it once, then wakes the followers. This caller's
+    // requests are queued together under one lock, so one leader takes them all, in order.
     std::unique_lock lock(queue_mutex_);
-    queue_.push_back(&request);
-    while (!request.done) {
+    for (PendingAppend& request : requests) queue_.push_back(&request);
+    PendingAppend& last = requests.back();
+    while (!last.done) {
         if (leader_active_) {
             queue_changed_.wait(lock);
             continue;
@@ -158,11 +179,14 @@ Entry Ledger::append(std::string_view action, json details) {
             pending->done = true;
         }
         published_head_ = ChainHead{last_seq_, last_hash_};
+        published_head_error_ = head_error_;
         leader_active_ = false;
         queue_changed_.notify_all();
     }
-    if (request.error) std::rethrow_exception(request.error);
-    return std::move(request.written);
+    if (last.error) std::rethrow_exception(last.error);
+    written.reserve(requests.size());
+    for (PendingAppend& request : requests) written.push_back(std::move(request.written));
+    return written;
 }
 
 std::optional<Recovery> Ledger::commit(const std::vector<PendingAppend*>& batch) {
@@ -223,14 +247,23 @@ std::optional<Recovery> Ledger::commit(const std::vector<PendingAppend*>& batch)
     try {
         posix::sync_file(fd_.get(), path_);
     } catch (...) {
-        known_size_ = -1;  // unknown what reached the disk: rescan next time
+        // Not known to be durable: take the lines back, so that the caller may write them
+        // again. If even that fails, what reached the file is learnt by the next rescan.
+        known_size_ = ::ftruncate(fd_.get(), size) == 0 ? size : -1;
         throw;
     }
     last_seq_ = seq;
     last_hash_ = prev_hash;
 
-    json head{{"hash", last_hash_}, {"seq", last_seq_}};
-    posix::replace_file_atomically(head_path_, canonical_json(head) + "\n");
+    // The entries are on disk: a head file that cannot be replaced (the disk is full) only
+    // lags behind, which verify notes; it must not make the caller write them twice.
+    try {
+        json head{{"hash", last_hash_}, {"seq", last_seq_}};
+        posix::replace_file_atomically(head_path_, canonical_json(head) + "\n");
+        head_error_.clear();
+    } catch (const LedgerError& error) {
+        head_error_ = error.what();
+    }
     return recovery;
 }
 

@@ -38,6 +38,12 @@ struct Recovery {
 
 std::filesystem::path head_path_for(const std::filesystem::path& ledger_path);
 
+// One entry to append: its action and details (a JSON object; null is taken as {}).
+struct NewEntry {
+    std::string action;
+    nlohmann::json details = nlohmann::json::object();
+};
+
 class Ledger {
   public:
     // Creates missing directories (0750) and the file (0640), repairs a torn last line.
@@ -51,12 +57,22 @@ class Ledger {
     // callers share one write+fsync (group commit). `details` must be a JSON object (null is
     // taken as {}). Throws LedgerError.
     Entry append(std::string_view action, nlohmann::json details = nlohmann::json::object());
+    // Appends `entries` in this order, next to each other, with one write and one fsync: all of
+    // them reach the file or none does (a failed write is truncated away). Throws
+    // InvalidEntryError, before anything is written, for an entry that can never be written;
+    // LedgerError (with the errno) when the file cannot be written.
+    std::vector<Entry> append_all(std::vector<NewEntry> entries);
 
     [[nodiscard]] const std::filesystem::path& path() const noexcept { return path_; }
     // The newest entry this object has written or seen.
     [[nodiscard]] ChainHead head() const;
     // Set when the constructor repaired a torn tail.
     [[nodiscard]] const std::optional<Recovery>& recovery() const noexcept { return recovery_; }
+    // Why "<ledger>.head" could not be replaced after the last append (e.g. the disk is full),
+    // or empty when it is current. The entries themselves were written and fsync'd: a head file
+    // that lags behind the ledger is a note for `verify`, not a failure, and the next append
+    // brings it up to date.
+    [[nodiscard]] std::string head_error() const;
 
   private:
     struct PendingAppend;
@@ -78,7 +94,8 @@ class Ledger {
     std::condition_variable queue_changed_;
     std::vector<PendingAppend*> queue_;
     bool leader_active_ = false;
-    ChainHead published_head_;  // copy of last_seq_/last_hash_ for head()
+    ChainHead published_head_;          // copy of last_seq_/last_hash_ for head()
+    std::string published_head_error_;  // copy of head_error_ for head_error()
 
     // Owned by the current leader (or the constructor); published through queue_mutex_.
     off_t known_size_ = -1;  // file size after our last write; -1 = never looked
@@ -86,6 +103,7 @@ class Ledger {
     std::string last_hash_{kGenesisPrevHash};
     Sha256 sha_;
     std::optional<Recovery> recovery_;
+    std::string head_error_;
 };
 
 }  // namespace opa::ledger

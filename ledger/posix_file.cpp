@@ -19,7 +19,7 @@ void throw_errno(std::string_view what, const fs::path& path, int err) {
     message += path.string();
     message += ": ";
     message += std::strerror(err);
-    throw LedgerError(message);
+    throw LedgerError(message, err);
 }
 
 void create_directories(const fs::path& dir) {
@@ -120,13 +120,19 @@ void replace_file_atomically(const fs::path& path, std::string_view contents) {
     // cooperating writer; O_TRUNC discards what a crashed writer may have left behind.
     fs::path temporary = path;
     temporary += ".tmp";
-    {
-        UniqueFd fd = open_file(temporary, O_WRONLY | O_CREAT | O_TRUNC, 0640);
-        write_all(fd.get(), contents, temporary);
-        sync_file(fd.get(), temporary);
+    try {
+        {
+            UniqueFd fd = open_file(temporary, O_WRONLY | O_CREAT | O_TRUNC, 0640);
+            write_all(fd.get(), contents, temporary);
+            sync_file(fd.get(), temporary);
+        }
+        if (::rename(temporary.c_str(), path.c_str()) != 0)
+            throw_errno("cannot rename", temporary, errno);
+    } catch (...) {
+        // A full disk leaves no empty or partial temporary behind.
+        (void)::unlink(temporary.c_str());
+        throw;
     }
-    if (::rename(temporary.c_str(), path.c_str()) != 0)
-        throw_errno("cannot rename", temporary, errno);
 }
 
 ExclusiveFileLock::ExclusiveFileLock(int fd, const fs::path& path) : fd_(fd) {

@@ -51,7 +51,8 @@ class Wakeup {
         kNmAppeared = 1,
         kNmVanished = 2,
         kPortsChanged = 4,
-        kReloadConfig = 8
+        kReloadConfig = 8,
+        kLedgerHeld = 16
     };
     Wakeup() : fd_(::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK)) {}
     bool ok() const { return fd_.get() >= 0; }
@@ -286,7 +287,8 @@ int run_daemon(const DaemonOptions& options) {
                      config.ledger_path.string(), recovery->moved_bytes,
                      recovery->moved_to.string(), recovery->reason);
     }
-    LedgerJournal journal(*ledger);
+    // While the ledger cannot be written the journal holds its entries; the loop retries.
+    LedgerJournal journal(*ledger, {}, [&wakeup] { wakeup.post(Wakeup::kLedgerHeld); });
 
     std::unique_ptr<nm::NmClient> nm;
     nm::DaemonInfo nm_info;
@@ -532,6 +534,11 @@ int run_daemon(const DaemonOptions& options) {
         }
     };
     sync_block(core.ports());
+    // While the journal holds entries (the ledger's disk is full), when to try writing them
+    // again; they are also written at the next record or requested change. Nothing held: no
+    // timer.
+    std::optional<std::chrono::steady_clock::time_point> ledger_due;
+    constexpr auto kLedgerRetry = std::chrono::seconds(5);
     // After NM returns: when to reconcile next, and until when to keep trying.
     // (A flag and plain time points: GCC 12 -O2 warns falsely about an optional here.)
     std::optional<std::chrono::steady_clock::time_point> nm_stopped_at;
@@ -587,6 +594,16 @@ int run_daemon(const DaemonOptions& options) {
             if (timeout_ms < 0 || wait.count() < timeout_ms)
                 timeout_ms = static_cast<int>(wait.count());
         }
+        if (!ledger_due && journal.holding()) {
+            ledger_due = std::chrono::steady_clock::now() + kLedgerRetry;
+        }
+        if (ledger_due) {
+            const auto wait = std::max<std::chrono::milliseconds>(
+                std::chrono::milliseconds(0), std::chrono::ceil<std::chrono::milliseconds>(
+                                                  *ledger_due - std::chrono::steady_clock::now()));
+            if (timeout_ms < 0 || wait.count() < timeout_ms)
+                timeout_ms = static_cast<int>(wait.count());
+        }
         const int n = ::poll(fds, std::size(fds), timeout_ms);
         if (n < 0) {
             if (errno == EINTR) continue;
@@ -602,6 +619,9 @@ int run_daemon(const DaemonOptions& options) {
         }
         if (fds[1].revents & POLLIN) {
             const std::uint64_t reasons = wakeup.take();
+            if ((reasons & Wakeup::kLedgerHeld) && !ledger_due) {
+                ledger_due = std::chrono::steady_clock::now() + kLedgerRetry;
+            }
             if (reasons & Wakeup::kNmVanished) {
                 spdlog::warn("NetworkManager left the bus; ports stay as OVS has them");
                 nm_stopped_at = std::chrono::steady_clock::now();
@@ -702,6 +722,15 @@ int run_daemon(const DaemonOptions& options) {
             block_due.reset();
             sync_block(core.ports());
         }
+        if (ledger_due && std::chrono::steady_clock::now() >= *ledger_due) {
+            // Written already (by a record or a request) or written now: no timer until the
+            // next outage. The journal logs the outage's end.
+            if (journal.retry()) {
+                ledger_due = std::chrono::steady_clock::now() + kLedgerRetry;
+            } else {
+                ledger_due.reset();
+            }
+        }
         std::optional<netwatch::LinkBatch> batch;
         {
             std::lock_guard lock(watcher_mutex);
@@ -725,6 +754,14 @@ int run_daemon(const DaemonOptions& options) {
     tree.reset();
     core.wait_idle(std::chrono::seconds(10));
     journal.record("agent_stopped", {{"pid", ::getpid()}, {"ports", core.ports().size()}});
+    if (journal.holding() && journal.retry()) {
+        if (const auto outage = journal.outage()) {
+            spdlog::error(
+                "ledger {}: still cannot be written ({}); {} held entries are lost with this "
+                "process ({} dropped before)",
+                config.ledger_path.string(), outage->error, outage->held, outage->dropped);
+        }
+    }
     return 0;
 }
 

@@ -5,9 +5,12 @@
 #   (interfaces_update_failed, "No space left on device"), the file is byte for byte the old one
 #   and no temporary file is left; once space returns the agent writes the block by itself (its
 #   5 s retry) and the next port lands in it too;
-# - ledger full: the failed appends are logged ("ledger: cannot record ... No space left"), the
-#   ledger keeps only whole lines and verifies; once space returns the next entries are appended
-#   and the ledger verifies.
+# - ledger full: the first failed append is logged once; requested changes (mkdir, rmdir, a tag
+#   write, D-Bus RemoveContainerInterface) are refused with "No space left on device" and change
+#   nothing; a container's link still attaches (its entries are held in memory); the ledger keeps
+#   only whole lines and verifies. Once space returns, the first mkdir goes through, the held
+#   entries come first, in order, with "held_since", then ledger_recovered; with no request, the
+#   agent's retry writes them within 5 s. The ledger verifies.
 SANDBOX=$1
 AGENT=$2
 FT_NAME=disk
@@ -67,27 +70,94 @@ wait_for 10 "dk2 in the block" in_block dk2
 
 # -- the ledger's disk is full
 fill "$tmp/lfs"
-lines=$(wc -l <"$FT_LEDGER")
-# Each change appends several entries; the first few may still fit in the file's last page.
-for i in 1 2 3 4 5 6; do
-    grep -q "ledger: cannot record.*No space left on device" "$tmp/agent.log" && break
-    mkdir "$tmp/ports/dk3" || fail "mkdir dk3 with the ledger disk full"
-    wait_for 30 "dk3 activated" activated dk3
-    rmdir "$tmp/ports/dk3" || fail "rmdir dk3 with the ledger disk full"
-    wait_for 30 "dk3 gone" bash -c "[ ! -e '$tmp/ports/dk3' ]"
+outage_logged() { [ "$(grep -c "No space left on device; holding ledger entries" "$tmp/agent.log")" -ge "$1" ]; }
+recovered_count() { grep -c '"action":"ledger_recovered"' "$FT_LEDGER" || true; }
+# The ledger's last page may still take a few entries: ports (pending: they have no link) are
+# made until an append fails (logged once) and the next mkdir is refused.
+refused=
+for i in $(seq 1 30); do
+    if ! err=$(mkdir "$tmp/ports/dkf$i" 2>&1); then
+        refused=dkf$i
+        break
+    fi
 done
-grep -q "ledger: cannot record.*No space left on device" "$tmp/agent.log" || fail "no ledger error logged with the disk full"
+[ -n "$refused" ] || fail "no mkdir was refused with the ledger disk full"
+case $err in
+*"No space left on device"*) ;;
+*) fail "mkdir $refused with the ledger disk full: expected 'No space left on device', got: $err" ;;
+esac
+outage_logged 1 || fail "the ledger outage is not logged"
+[ "$(grep -c "No space left on device; holding ledger entries" "$tmp/agent.log")" = 1 ] ||
+    fail "the outage is logged more than once"
+[ ! -e "$tmp/ports/$refused" ] || fail "the refused $refused is in the tree"
+! profile_ports | grep -qx "$refused" || fail "the refused $refused has NM profiles"
+! ovs_ports | grep -qx "$refused" || fail "the refused $refused is on the bridge"
+grep -q "mkdir $refused: the ledger cannot be written (No space left on device)" "$tmp/agent.log" ||
+    fail "the refusal of mkdir $refused is not logged"
+# Every other requested change is refused too, and nothing changes.
+! rmdir "$tmp/ports/dk0" 2>"$tmp/rmdir.err" || fail "rmdir dk0 succeeded with the ledger disk full"
+grep -q "No space left on device" "$tmp/rmdir.err" || fail "rmdir dk0: $(cat "$tmp/rmdir.err")"
+! echo 10 2>/dev/null >"$tmp/ports/dk0/tag" || fail "a tag write succeeded with the ledger disk full"
+[ "$(cat "$tmp/ports/dk0/tag")" = "" ] || fail "dk0's tag changed although refused"
+if sx gdbus call --system --dest dev.ovs.PortAgent1 --object-path /dev/ovs/PortAgent1 \
+    --method dev.ovs.PortAgent1.RemoveContainerInterface dk0 >"$tmp/dbus.out" 2>&1; then
+    fail "RemoveContainerInterface succeeded with the ledger disk full"
+fi
+grep -q "dev.ovs.PortAgent1.Error.LedgerUnwritable: the ledger cannot be written (No space left on device): refusing a change that could not be audited" "$tmp/dbus.out" ||
+    fail "RemoveContainerInterface: $(cat "$tmp/dbus.out")"
+activated dk0 || fail "dk0 is no longer attached"
+# A container's link still attaches: its entries are held.
+sx ip link add vethdk5 type veth peer name pdk5
+wait_for 30 "vethdk5 (link-driven) activated with the ledger disk full" activated vethdk5
+ovs_ports | grep -qx vethdk5 || fail "vethdk5 is not on the bridge"
 [ "$(tail -c 1 "$FT_LEDGER" | od -An -c | tr -d ' ')" = '\n' ] || fail "the ledger ends in a partial line"
 ledger_verify >"$tmp/verify.out" 2>&1 || fail "ledger verify with the disk full: $(cat "$tmp/verify.out")"
-note "ledger disk full: $(($(wc -l <"$FT_LEDGER") - lines)) entries fitted, then appends failed cleanly; verify passes"
+! grep -q '"port":"vethdk5"' "$FT_LEDGER" || fail "vethdk5 is in the ledger although its disk is full"
+note "ledger disk full: mkdir $refused, rmdir, a tag write and D-Bus refused, nothing changed; a link still attaches; verify passes"
 kill -0 "$agent_pid" || fail "the agent died"
+
+# Space returns: the first request goes through, and what was held is written before it.
 rm "$tmp/lfs/filler"
-lines=$(wc -l <"$FT_LEDGER")
-mkdir "$tmp/ports/dk4" || fail "mkdir dk4"
+mkdir "$tmp/ports/dk4" || fail "mkdir dk4 right after space returned"
 wait_for 30 "dk4 activated" activated dk4
-wait_for 10 "dk4 in the ledger" bash -c "tail -n +$((lines + 1)) '$FT_LEDGER' | grep -q dk4"
 wait_for 10 "dk4 in the block" in_block dk4
-stop_agent
+[ "$(recovered_count)" = 1 ] || fail "expected one ledger_recovered entry, found $(recovered_count)"
+rec=$(grep -n '"action":"ledger_recovered"' "$FT_LEDGER" | cut -d: -f1)
+held=$(sed -n "${rec}p" "$FT_LEDGER" | jq '.details.held')
+[ "$(sed -n "${rec}p" "$FT_LEDGER" | jq '.details.dropped')" = 0 ] || fail "entries were dropped"
+sed -n "${rec}p" "$FT_LEDGER" | jq -e '.details.error | test("No space left on device")' >/dev/null ||
+    fail "ledger_recovered does not name the failure: $(sed -n "${rec}p" "$FT_LEDGER")"
+[ "$held" -ge 2 ] || fail "ledger_recovered says $held entries were held"
+# The held entries are the ones right before it, in the order they were recorded.
+head -n $((rec - 1)) "$FT_LEDGER" | tail -n "$held" >"$tmp/late.jsonl"
+[ "$(jq -c 'select(.details.held_since)' "$tmp/late.jsonl" | wc -l)" = "$held" ] ||
+    fail "the $held entries before ledger_recovered are not all held ones"
+[ "$(head -n $((rec - held - 1)) "$FT_LEDGER" | grep -c held_since || true)" = 0 ] ||
+    fail "held entries before the outage's block"
+jq -r '.details.held_since' "$tmp/late.jsonl" | sort -c || fail "held entries out of order"
+jq -e 'select(.action == "port_attached" and .details.port == "vethdk5")' "$tmp/late.jsonl" >/dev/null ||
+    fail "vethdk5's attachment is not among the held entries"
+tail -n +$((rec + 1)) "$FT_LEDGER" | grep -q '"action":"port_created".*"port":"dk4"' ||
+    fail "dk4 is not recorded after ledger_recovered"
+! grep -q "\"port\":\"$refused\"" "$FT_LEDGER" || fail "the refused $refused is in the ledger"
 ledger_verify >"$tmp/verify.out" 2>&1 || fail "ledger verify after space returned: $(cat "$tmp/verify.out")"
+grep -q "ledger .*writable again after [0-9]* ms: $held held entries written, 0 dropped" "$tmp/agent.log" ||
+    fail "the end of the outage is not logged"
+note "space returned: mkdir dk4 went through; $held held entries written in order before it, then ledger_recovered; verify passes"
+
+# Again, with no request after space returns: the agent's retry (every 5 s) writes them.
+fill "$tmp/lfs"
+for i in $(seq 6 20); do
+    outage_logged 2 && break
+    sx ip link add vethdk$i type veth peer name pdk$i
+    wait_for 30 "vethdk$i activated" activated vethdk$i
+done
+outage_logged 2 || fail "the second outage is not logged"
+rm "$tmp/lfs/filler"
+t0=$(now_ms)
+wait_for 15 "the held entries written by the retry" bash -c "[ \$(grep -c '\"action\":\"ledger_recovered\"' '$FT_LEDGER') = 2 ]"
+note "with no request, the retry wrote the held entries $(($(now_ms) - t0)) ms after space returned"
+stop_agent
+ledger_verify >"$tmp/verify.out" 2>&1 || fail "ledger verify at the end: $(cat "$tmp/verify.out")"
 grep -q '"action":"agent_stopped"' "$FT_LEDGER" || fail "agent_stopped not recorded after space returned"
 note "PASS"

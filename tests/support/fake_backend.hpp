@@ -7,6 +7,7 @@
 #include <condition_variable>
 #include <map>
 #include <mutex>
+#include <optional>
 #include <set>
 #include <string>
 #include <utility>
@@ -130,6 +131,16 @@ class FakeJournal : public agent::Journal {
         std::lock_guard lock(mutex);
         entries.emplace_back(std::string(action), details);
     }
+    // Set `fault` to make requested changes be refused (the ledger "cannot be written").
+    std::optional<agent::JournalFault> unwritable() noexcept override {
+        std::lock_guard lock(mutex);
+        ++unwritable_calls;
+        return fault;
+    }
+    void set_fault(std::optional<agent::JournalFault> value) {
+        std::lock_guard lock(mutex);
+        fault = std::move(value);
+    }
     std::size_t count(const std::string& action) {
         std::lock_guard lock(mutex);
         return static_cast<std::size_t>(std::count_if(
@@ -137,6 +148,8 @@ class FakeJournal : public agent::Journal {
     }
     std::mutex mutex;
     std::vector<std::pair<std::string, nlohmann::json>> entries;
+    std::optional<agent::JournalFault> fault;
+    int unwritable_calls = 0;
 };
 
 }  // namespace opa::test

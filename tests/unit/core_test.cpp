@@ -86,6 +86,66 @@ TEST_F(CoreTest, RemoveDeletesProfilesAndForgetsThePort) {
     EXPECT_EQ(journal.count("port_removed"), 1u);
 }
 
+// While the ledger cannot be written, changes someone asks for are refused before anything
+// changes, with the errno the ledger failed with; link events still attach (their records are
+// the journal's to keep).
+TEST_F(CoreTest, RequestsAreRefusedWhileTheJournalCannotRecordThem) {
+    ASSERT_TRUE(core->create_port("vi100", {10, 100}));
+    const std::size_t calls_before = backend.call_count();
+    const std::size_t entries_before = journal.entries.size();
+    journal.set_fault(JournalFault{ENOSPC, "No space left on device"});
+
+    const Status created = core->create_port("vi101", {});
+    EXPECT_EQ(created.code, Errc::LedgerUnwritable);
+    EXPECT_EQ(created.to_errno(), ENOSPC);
+    EXPECT_EQ(created.message,
+              "the ledger cannot be written (No space left on device): refusing a change that "
+              "could not be audited");
+    EXPECT_FALSE(core->port("vi101"));
+
+    const Status removed = core->remove_port("vi100");
+    EXPECT_EQ(removed.code, Errc::LedgerUnwritable);
+    EXPECT_EQ(removed.to_errno(), ENOSPC);
+    const Status tagged = core->set_tag("vi100", 20);
+    EXPECT_EQ(tagged.code, Errc::LedgerUnwritable);
+    ASSERT_TRUE(core->wait_idle(5s));
+    auto port = core->port("vi100");
+    ASSERT_TRUE(port);
+    EXPECT_EQ(port->options.tag, 10);
+    EXPECT_EQ(port->state, PortState::Pending);
+    EXPECT_EQ(backend.call_count(), calls_before) << "the backend was asked although refused";
+    EXPECT_EQ(journal.entries.size(), entries_before);
+    EXPECT_GE(journal.unwritable_calls, 3);
+
+    // A link appearing is not a request: it is attached anyway.
+    backend.links.insert("veth101i0");
+    core->link_appeared("veth101i0", LinkKind::Veth);
+    ASSERT_TRUE(core->wait_idle(5s));
+    ASSERT_TRUE(core->port("veth101i0"));
+    EXPECT_EQ(core->port("veth101i0")->state, PortState::Activated);
+    EXPECT_EQ(journal.count("port_attached"), 1u);
+
+    // The ledger can be written again: requests work again.
+    journal.set_fault(std::nullopt);
+    EXPECT_TRUE(core->create_port("vi101", {}));
+    EXPECT_TRUE(core->set_tag("vi100", 20));
+    EXPECT_EQ(core->port("vi100")->options.tag, 20);
+    EXPECT_TRUE(core->remove_port("vi100"));
+}
+
+// Any errno the ledger failed with reaches the caller; none at all is EIO.
+TEST_F(CoreTest, RefusalCarriesTheJournalsErrno) {
+    journal.set_fault(JournalFault{EROFS, ""});
+    Status status = core->create_port("vi100", {});
+    EXPECT_EQ(status.to_errno(), EROFS);
+    EXPECT_NE(status.message.find("(Read-only file system)"), std::string::npos) << status.message;
+    journal.set_fault(JournalFault{0, "ledger: not appendable"});
+    status = core->create_port("vi100", {});
+    EXPECT_EQ(status.to_errno(), EIO);
+    EXPECT_NE(status.message.find("(ledger: not appendable)"), std::string::npos) << status.message;
+    EXPECT_TRUE(backend.calls.empty());
+}
+
 TEST_F(CoreTest, DiscoveredLinkIsAttachedAndGoesAwayWithItsLink) {
     backend.links.insert("veth100i0");
     core->link_appeared("veth100i0", LinkKind::Veth);

@@ -2,6 +2,8 @@
 // the caller check of the mutating methods.
 #include <gtest/gtest.h>
 
+#include <cerrno>
+
 #include "dbus/errors.hpp"
 #include "dbus/validate.hpp"
 
@@ -42,12 +44,16 @@ INSTANTIATE_TEST_SUITE_P(
         MappingCase{Errc::NotFound, ErrorKind::NotFound, "dev.ovs.PortAgent1.Error.NotFound"},
         MappingCase{Errc::Backend, ErrorKind::NetworkManager,
                     "dev.ovs.PortAgent1.Error.NetworkManager"},
-        MappingCase{Errc::ShuttingDown, ErrorKind::Failed, "dev.ovs.PortAgent1.Error.Failed"}));
+        MappingCase{Errc::ShuttingDown, ErrorKind::Failed, "dev.ovs.PortAgent1.Error.Failed"},
+        MappingCase{Errc::NotOwned, ErrorKind::NotOwned, "dev.ovs.PortAgent1.Error.NotOwned"},
+        MappingCase{Errc::LedgerUnwritable, ErrorKind::LedgerUnwritable,
+                    "dev.ovs.PortAgent1.Error.LedgerUnwritable"}));
 
 TEST(DbusErrorNames, RoundTripAndForeignNames) {
     for (ErrorKind kind :
          {ErrorKind::InvalidName, ErrorKind::InvalidArgs, ErrorKind::NotFound, ErrorKind::Exists,
-          ErrorKind::NetworkManager, ErrorKind::AccessDenied, ErrorKind::Failed}) {
+          ErrorKind::NotOwned, ErrorKind::NetworkManager, ErrorKind::LedgerUnwritable,
+          ErrorKind::AccessDenied, ErrorKind::Failed}) {
         EXPECT_EQ(error_kind_from_name(error_name(kind)), kind) << error_name(kind);
     }
     EXPECT_EQ(error_kind_from_name("org.freedesktop.DBus.Error.AccessDenied"), std::nullopt);
@@ -61,6 +67,14 @@ TEST(DbusErrorMessages, HintsSayWhatToDo) {
     EXPECT_STREQ(error_for({Errc::Backend, "device failed: ovsdb-failed"}).what(),
                  "NetworkManager: device failed: ovsdb-failed; see `journalctl -u "
                  "NetworkManager` for its side.");
+    EXPECT_STREQ(error_for({Errc::LedgerUnwritable,
+                            "the ledger cannot be written (No space left on device): refusing a "
+                            "change that could not be audited",
+                            ENOSPC})
+                     .what(),
+                 "the ledger cannot be written (No space left on device): refusing a change that "
+                 "could not be audited; free space where the ledger is kept (ledger_path) and try "
+                 "again: what the agent did meanwhile is written to it first.");
 }
 
 // The service's own check of the caller, beside the bus policy.

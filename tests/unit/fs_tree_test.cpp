@@ -346,6 +346,29 @@ TEST_F(FsTreeTest, MkdirBackendFailureIsEioAndReported) {
     EXPECT_EQ(reports[0], "mkdir vi100: prepare of vi100 refused");
 }
 
+// The ledger's disk is full: mkdir, rmdir and tag writes fail with the ledger's errno and
+// change nothing.
+TEST_F(FsTreeTest, ChangesFailWithTheLedgersErrnoWhileItCannotBeWritten) {
+    ASSERT_TRUE(core->create_port("vi100", {}));
+    journal.set_fault(opa::agent::JournalFault{ENOSPC, "No space left on device"});
+    EXPECT_EQ(tree->make_port(kRootIno, "vi101", 0).error(), ENOSPC);
+    EXPECT_EQ(tree->remove_port(kRootIno, "vi100", 0), ENOSPC);
+    EXPECT_EQ(write_tag("vi100", "10\n"), ENOSPC);
+    EXPECT_FALSE(core->port("vi101"));
+    ASSERT_TRUE(core->port("vi100"));
+    EXPECT_EQ(core->port("vi100")->options.tag, std::nullopt);
+    EXPECT_EQ(lookup_path("vi101"), 0u);
+    {
+        std::lock_guard lock(mutex);
+        ASSERT_FALSE(reports.empty());
+        EXPECT_EQ(reports.front(),
+                  "mkdir vi101: the ledger cannot be written (No space left on device): refusing "
+                  "a change that could not be audited");
+    }
+    journal.set_fault(std::nullopt);
+    EXPECT_TRUE(tree->make_port(kRootIno, "vi101", 0).ok());
+}
+
 TEST_F(FsTreeTest, RmdirRemovesThePortAndUnlinkOfItsFilesIsAHarmlessNoOp) {
     ASSERT_TRUE(core->create_port("vi100", {}));
     const Ino dir_ino = lookup_path("vi100");

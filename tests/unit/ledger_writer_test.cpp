@@ -22,6 +22,9 @@
 #include <vector>
 
 #include "ledger/ledger.hpp"
+#include "ledger/reader.hpp"
+#include "ledger/verify.hpp"
+#include "tests/support/file_size_limit.hpp"
 #include "tests/support/files.hpp"
 
 namespace fs = std::filesystem;
@@ -373,4 +376,64 @@ TEST(LedgerReader, SkipsAnUnterminatedLastLineAndNamesBadLines) {
         EXPECT_NE(std::string(error.what()).find(path.string() + ":2:"), std::string::npos)
             << error.what();
     }
+}
+
+TEST(LedgerWriter, AppendAllWritesAllInOrderOrNothing) {
+    opa::test::TempDir dir("opa-ledger-all");
+    const fs::path path = dir.path() / "ledger.jsonl";
+    Ledger ledger(path);
+    std::vector<Entry> written = ledger.append_all({{"a", {{"i", 1}}}, {"b", nullptr}});
+    ASSERT_EQ(written.size(), 2u);
+    EXPECT_EQ(written[0].seq, 1u);
+    EXPECT_EQ(written[1].seq, 2u);
+    EXPECT_EQ(written[1].details, json::object());
+    EXPECT_TRUE(ledger.append_all({}).empty());
+
+    const std::string before = opa::test::read_text(path);
+    {
+        opa::test::FileSizeLimit limit;
+        limit.limit(fs::file_size(path) + 300);  // room for one line, not for three
+        try {
+            ledger.append_all({{"c", {}}, {"d", {}}, {"e", {}}});
+            ADD_FAILURE() << "append_all succeeded past the limit";
+        } catch (const LedgerError& error) {
+            EXPECT_EQ(error.error_number(), EFBIG);
+        }
+        EXPECT_EQ(opa::test::read_text(path), before);
+    }
+    // An invalid entry anywhere: nothing written, and it says so before trying.
+    EXPECT_THROW(ledger.append_all({{"f", {}}, {"g", {{"text", "\xff"}}}}),
+                 opa::ledger::InvalidEntryError);
+    EXPECT_THROW(ledger.append_all({{"h", json::array()}}), opa::ledger::InvalidEntryError);
+    EXPECT_EQ(opa::test::read_text(path), before);
+    EXPECT_EQ(ledger.append("c").seq, 3u);
+    const opa::ledger::VerifyReport report = opa::ledger::verify(path);
+    EXPECT_TRUE(report.ok) << opa::ledger::format_report(report);
+}
+
+// The entries are durable when only the head file cannot be replaced: the append succeeds (so
+// nobody writes it twice), the head lags behind (a note for verify) and catches up later.
+TEST(LedgerWriter, AnUnreplaceableHeadFileDoesNotFailTheAppend) {
+    opa::test::TempDir dir("opa-ledger-head");
+    const fs::path path = dir.path() / "ledger.jsonl";
+    Ledger ledger(path);
+    ledger.append("a");
+    // The head's temporary cannot be created: a directory is in its place.
+    fs::path temporary = opa::ledger::head_path_for(path);
+    temporary += ".tmp";
+    fs::create_directory(temporary);
+    EXPECT_NO_THROW(ledger.append("b"));
+    EXPECT_NE(ledger.head_error().find("cannot open"), std::string::npos) << ledger.head_error();
+    EXPECT_EQ(opa::ledger::read_all(path).size(), 2u);
+    opa::ledger::VerifyReport report = opa::ledger::verify(path);
+    EXPECT_TRUE(report.ok) << opa::ledger::format_report(report);
+    ASSERT_FALSE(report.notes.empty());
+    EXPECT_NE(report.notes.front().find("behind"), std::string::npos) << report.notes.front();
+
+    fs::remove_all(temporary);
+    ledger.append("c");
+    EXPECT_EQ(ledger.head_error(), "");
+    report = opa::ledger::verify(path);
+    EXPECT_TRUE(report.ok) << opa::ledger::format_report(report);
+    EXPECT_TRUE(report.notes.empty());
 }
