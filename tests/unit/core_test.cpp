@@ -71,6 +71,29 @@ TEST_F(CoreTest, RequestedPortIsPendingUntilItsLinkAppears) {
     EXPECT_EQ(journal.count("port_attached"), 1u);
 }
 
+// A new link's port_created is appended after the activation that follows it (the fsync is
+// not on the attach's latency), but always before that activation's outcome, also a failure.
+TEST_F(CoreTest, NewLinksPortIsCreatedThenAttachedInTheJournalEvenWhenActivationFails) {
+    auto actions_for = [&](const std::string& name) {
+        std::lock_guard lock(journal.mutex);
+        std::vector<std::string> actions;
+        for (const auto& [action, details] : journal.entries) {
+            if (details.value("port", "") == name) actions.push_back(action);
+        }
+        return actions;
+    };
+    backend.links = {"veth100i0", "veth101i0"};
+    backend.fail_activate.insert("veth101i0");
+    core->link_appeared("veth100i0", LinkKind::Veth);
+    core->link_appeared("veth101i0", LinkKind::Veth);
+    ASSERT_TRUE(core->wait_idle(5s));
+    EXPECT_EQ(actions_for("veth100i0"),
+              (std::vector<std::string>{"port_created", "port_attached"}));
+    EXPECT_EQ(actions_for("veth101i0"),
+              (std::vector<std::string>{"port_created", "port_attach_failed"}));
+    EXPECT_EQ(core->port("veth101i0")->state, PortState::Failed);
+}
+
 TEST_F(CoreTest, DuplicateCreateIsExistsAndUnknownRemoveIsNotFound) {
     ASSERT_TRUE(core->create_port("vi100", {}));
     EXPECT_EQ(core->create_port("vi100", {}).code, Errc::Exists);
