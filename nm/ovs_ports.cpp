@@ -292,32 +292,29 @@ std::optional<AttachResult> OvsPorts::prepare_new(const PortRequest& request,
             result.state = AttachState::Activated;
             result.active_connection = device->active_connection;
         } else {
+            // What activate() reads of a profile this call added: the rest stays empty.
+            auto added = [&](ProfileRole role, const std::string& path, const std::string& uuid,
+                             const std::string& type, const std::string& controller) {
+                return ConnectionInfo{path,
+                                      profile_id(role, request.ifname),
+                                      uuid,
+                                      type,
+                                      request.ifname,
+                                      controller,
+                                      {},
+                                      true};
+            };
             Prepared memo{OwnedPort{request.ifname, {}, {}, device, {}, {}}, bridge, Clock::now(),
                           instance};
-            if (existing && existing->port) {
-                memo.port.port = existing->port;
-            } else {
-                memo.port.port = ConnectionInfo{result.port_profile,
-                                                profile_id(ProfileRole::Port, request.ifname),
-                                                result.port_uuid,
-                                                "ovs-port",
-                                                request.ifname,
-                                                bridge.uuid,
-                                                {},
-                                                true};
-            }
-            if (existing && existing->member) {
-                memo.port.member = existing->member;
-            } else {
-                memo.port.member = ConnectionInfo{result.member_profile,
-                                                  profile_id(ProfileRole::Member, request.ifname),
-                                                  result.member_uuid,
-                                                  result.member_type,
-                                                  request.ifname,
-                                                  result.port_uuid,
-                                                  {},
-                                                  true};
-            }
+            memo.port.port = existing && existing->port
+                                 ? *existing->port
+                                 : added(ProfileRole::Port, result.port_profile, result.port_uuid,
+                                         "ovs-port", bridge.uuid);
+            memo.port.member =
+                existing && existing->member
+                    ? *existing->member
+                    : added(ProfileRole::Member, result.member_profile, result.member_uuid,
+                            result.member_type, result.port_uuid);
             std::lock_guard lock(lookup_mutex_);
             prepared_.insert_or_assign(request.ifname, std::move(memo));
         }

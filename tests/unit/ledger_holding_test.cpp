@@ -15,12 +15,16 @@
 #include "ledger/verify.hpp"
 #include "tests/support/file_size_limit.hpp"
 #include "tests/support/files.hpp"
+#include "tests/support/ledger_checks.hpp"
 
 namespace fs = std::filesystem;
 using nlohmann::json;
 using namespace opa::ledger;
 using Kind = opa::ledger::HoldResult::Kind;
 using opa::test::FileSizeLimit;
+
+using opa::test::actions;
+using opa::test::expect_verifies;
 
 namespace {
 
@@ -34,17 +38,6 @@ class LedgerHolding : public ::testing::Test {
     Ledger ledger{path};
     FileSizeLimit limit;
 };
-
-std::vector<std::string> actions(const std::vector<Entry>& entries) {
-    std::vector<std::string> names;
-    for (const Entry& entry : entries) names.push_back(entry.action);
-    return names;
-}
-
-void expect_verifies(const fs::path& path) {
-    const VerifyReport report = verify(path);
-    EXPECT_TRUE(report.ok) << format_report(report);
-}
 
 }  // namespace
 

@@ -17,9 +17,13 @@
 #include "tests/support/fake_backend.hpp"
 #include "tests/support/file_size_limit.hpp"
 #include "tests/support/files.hpp"
+#include "tests/support/ledger_checks.hpp"
 
 namespace fs = std::filesystem;
 using namespace opa::ledger;
+
+using opa::test::actions;
+using opa::test::expect_verifies;
 
 namespace {
 
@@ -33,17 +37,6 @@ class LedgerJournalTest : public ::testing::Test {
     Ledger ledger{path};
     opa::test::FileSizeLimit limit;
 };
-
-std::vector<std::string> actions(const std::vector<Entry>& entries) {
-    std::vector<std::string> names;
-    for (const Entry& entry : entries) names.push_back(entry.action);
-    return names;
-}
-
-void expect_verifies(const fs::path& path) {
-    const VerifyReport report = verify(path);
-    EXPECT_TRUE(report.ok) << format_report(report);
-}
 
 }  // namespace
 
