@@ -18,10 +18,11 @@
 //            floor learns of the link at once: its calls start together with `ip link add`.
 //   - single ports: --samples of each, one at a time, ours and floor alternating (who goes first
 //     alternates too); median and p95, and ours / floor of the medians (target <= 1.25).
-//   - burst: --burst links created by one `ip -batch` at once -> all done: ours, then the floor
-//     with --inflight chains at once (each one call at a time, so at most --inflight calls are in
-//     flight; the system bus allows 128 pending replies per connection). Wall time until the last
-//     port is done, and ours / floor (target <= 1.5).
+//   - burst: --burst links created by one `ip -batch` at once -> all done: ours, then two floors,
+//     both with --inflight chains at once (each one call at a time, so at most --inflight calls
+//     are in flight; the system bus allows 128 pending replies per connection): per-port chains
+//     (add, add, activate), and NM's other strategy, all profiles first and then all activations.
+//     Wall time until the last port is done, and ours / the faster floor (target <= 1.5).
 // Between measurements everything is deleted again and awaited (links, OVSDB rows, profiles).
 #include <fcntl.h>
 #include <signal.h>
@@ -283,6 +284,12 @@ class Floor {
     };
     Made attach(sdbus::IConnection& bus, Observer& observer, const std::string& name,
                 Clock::time_point deadline) const {
+        Made made = add_profiles(bus, name);
+        activate(bus, observer, name, made, deadline);
+        return made;
+    }
+    // The two AddConnection2 calls of a port.
+    Made add_profiles(sdbus::IConnection& bus, const std::string& name) const {
         using namespace opa::nm;
         const ProfileCommon port{new_uuid(), true};
         const ProfileCommon member{new_uuid(), true};
@@ -295,6 +302,11 @@ class Floor {
         Made made;
         made.port_path = add(*settings, port_settings);
         made.member_path = add(*settings, member_settings);
+        return made;
+    }
+    // ActivateConnection of the member once NM shows the device.
+    static void activate(sdbus::IConnection& bus, Observer& observer, const std::string& name,
+                         const Made& made, Clock::time_point deadline) {
         std::string device;
         if (!observer.wait(
                 [&] {
@@ -312,7 +324,6 @@ class Floor {
             .withArguments(sdbus::ObjectPath(made.member_path), sdbus::ObjectPath(device),
                            sdbus::ObjectPath("/"))
             .storeResultsTo(active);
-        return made;
     }
     static void remove(sdbus::IConnection& bus, const Made& made) {
         for (const std::string& path : {made.member_path, made.port_path}) {
@@ -420,32 +431,27 @@ double ours(Context& c, const std::vector<std::string>& names) {
     return *std::max_element(latencies.begin(), latencies.end());
 }
 
-double floor_run(Context& c, const std::vector<std::string>& names, unsigned inflight) {
+// Runs `work(bus, name)` for every name on `inflight` chains (one bus connection each, one call
+// in flight on each); the first error, if any, is thrown after all have stopped.
+void on_chains(const std::vector<std::unique_ptr<sdbus::IConnection>>& buses,
+               const std::vector<std::string>& names,
+               const std::function<void(sdbus::IConnection&, const std::string&)>& work) {
     std::mutex mutex;
     std::deque<std::string> queue(names.begin(), names.end());
-    std::vector<Floor::Made> made;
     std::string error;
-    // One connection per chain, made before the clock starts: one call in flight on each.
-    std::vector<std::unique_ptr<sdbus::IConnection>> buses;
-    for (unsigned i = 0; i < std::min<std::size_t>(inflight, names.size()); ++i) {
-        buses.push_back(sdbus::createSystemBusConnection());
-    }
-    const auto t0 = Clock::now();
     std::vector<std::thread> workers;
-    for (auto& bus : buses) {
-        workers.emplace_back([&] {
+    for (const auto& bus : buses) {
+        workers.emplace_back([&, connection = bus.get()] {
             try {
                 for (;;) {
                     std::string name;
                     {
                         std::lock_guard lock(mutex);
-                        if (queue.empty()) return;
+                        if (queue.empty() || !error.empty()) return;
                         name = queue.front();
                         queue.pop_front();
                     }
-                    Floor::Made m = c.floor.attach(*bus, c.observer, name, t0 + c.timeout);
-                    std::lock_guard lock(mutex);
-                    made.push_back(m);
+                    work(*connection, name);
                 }
             } catch (const std::exception& e) {
                 std::lock_guard lock(mutex);
@@ -453,12 +459,71 @@ double floor_run(Context& c, const std::vector<std::string>& names, unsigned inf
             }
         });
     }
-    ip_batch(add_lines(names));  // the floor's calls run meanwhile
     for (std::thread& w : workers) w.join();
-    if (!error.empty()) throw std::runtime_error("floor: " + error);
+    if (!error.empty()) throw std::runtime_error(error);
+}
+
+double floor_run(Context& c, const std::vector<std::string>& names, unsigned inflight) {
+    // One connection per chain, made before the clock starts: one call in flight on each.
+    std::vector<std::unique_ptr<sdbus::IConnection>> buses;
+    for (unsigned i = 0; i < std::min<std::size_t>(inflight, names.size()); ++i) {
+        buses.push_back(sdbus::createSystemBusConnection());
+    }
+    std::mutex mutex;
+    std::vector<Floor::Made> made;
+    const auto t0 = Clock::now();
+    std::thread links([&] { ip_batch(add_lines(names)); });  // the floor's calls run meanwhile
+    try {
+        on_chains(buses, names, [&](sdbus::IConnection& bus, const std::string& name) {
+            Floor::Made m = c.floor.attach(bus, c.observer, name, t0 + c.timeout);
+            std::lock_guard lock(mutex);
+            made.push_back(m);
+        });
+    } catch (const std::exception& e) {
+        links.join();
+        throw std::runtime_error(std::string("floor: ") + e.what());
+    }
+    links.join();
     auto latencies = wait_done(c, names, t0, "floor");
     ip_batch(del_lines(names));
     for (const Floor::Made& m : made) Floor::remove(c.bus, m);
+    wait_gone(c, names, false);
+    return *std::max_element(latencies.begin(), latencies.end());
+}
+
+// The floor with NM's other strategy for a burst (nm-test-stack.md: its fastest for 200): every
+// port's two profiles first, then every activation, each phase with `inflight` calls in flight.
+double floor_phased(Context& c, const std::vector<std::string>& names, unsigned inflight) {
+    std::vector<std::unique_ptr<sdbus::IConnection>> buses;
+    for (unsigned i = 0; i < std::min<std::size_t>(inflight, names.size()); ++i) {
+        buses.push_back(sdbus::createSystemBusConnection());
+    }
+    std::mutex mutex;
+    std::map<std::string, Floor::Made> made;
+    const auto t0 = Clock::now();
+    std::thread links([&] { ip_batch(add_lines(names)); });  // the calls run meanwhile
+    try {
+        on_chains(buses, names, [&](sdbus::IConnection& bus, const std::string& name) {
+            Floor::Made m = c.floor.add_profiles(bus, name);
+            std::lock_guard lock(mutex);
+            made[name] = m;
+        });
+        on_chains(buses, names, [&](sdbus::IConnection& bus, const std::string& name) {
+            Floor::Made m;
+            {
+                std::lock_guard lock(mutex);
+                m = made.at(name);
+            }
+            Floor::activate(bus, c.observer, name, m, t0 + c.timeout);
+        });
+    } catch (const std::exception& e) {
+        links.join();
+        throw std::runtime_error(std::string("floor (phased): ") + e.what());
+    }
+    links.join();
+    auto latencies = wait_done(c, names, t0, "floor (phased)");
+    ip_batch(del_lines(names));
+    for (const auto& [name, m] : made) Floor::remove(c.bus, m);
     wait_gone(c, names, false);
     return *std::max_element(latencies.begin(), latencies.end());
 }
@@ -545,16 +610,26 @@ int main(int argc, char** argv) {
                 our_names.push_back("veth" + std::to_string(3000 + i) + "i0");
                 floor_names.push_back("fb" + std::to_string(3000 + i));
             }
+            std::vector<std::string> phased_names;
+            for (int i = 0; i < burst; ++i) phased_names.push_back("fp" + std::to_string(3000 + i));
             const double our_burst = ours(c, our_names);
-            const double floor_burst = floor_run(c, floor_names, inflight);
+            const double chains = floor_run(c, floor_names, inflight);
+            const double phased = floor_phased(c, phased_names, inflight);
+            const double floor_burst = std::min(chains, phased);
             report(kBench,
                    std::to_string(burst) + " links at once -> all ACTIVATED and in OVSDB, agent",
                    fixed(our_burst, 2) + " s", "-", Verdict::Info);
             report(kBench,
-                   std::to_string(burst) + " links at once, floor (" + std::to_string(inflight) +
-                       " chains in flight)",
-                   fixed(floor_burst, 2) + " s", "-", Verdict::Info);
-            report(kBench, std::to_string(burst) + " links at once: agent / floor",
+                   std::to_string(burst) + " links at once, floor: per-port chains (" +
+                       std::to_string(inflight) + " in flight)",
+                   fixed(chains, 2) + " s", "-", Verdict::Info);
+            report(kBench,
+                   std::to_string(burst) +
+                       " links at once, floor: all profiles, then all "
+                       "activations (" +
+                       std::to_string(inflight) + " in flight)",
+                   fixed(phased, 2) + " s", "-", Verdict::Info);
+            report(kBench, std::to_string(burst) + " links at once: agent / the faster floor",
                    fixed(our_burst / floor_burst, 2) + "x", "<= 1.5x",
                    verdict(our_burst / floor_burst <= 1.5));
         }
