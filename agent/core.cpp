@@ -156,6 +156,8 @@ struct Core::Slot {
     PortOptions applied_options;
     bool force_reactivate = false;  // NM claims it attached, OVSDB has no row: re-activate
     std::chrono::steady_clock::time_point row_missing_since{};  // zero while the row is there
+    unsigned failed_attempts = 0;                               // activations failed in a row
+    std::chrono::steady_clock::time_point retry_at{};           // zero: no retry pending
     Port view;
 };
 
@@ -163,6 +165,7 @@ Core::Core(Backend& backend, Journal& journal, CoreOptions options)
     : backend_(backend), journal_(journal), options_(std::move(options)) {
     const unsigned n = options_.workers == 0 ? 1 : options_.workers;
     for (unsigned i = 0; i < n; ++i) workers_.emplace_back([this] { worker_loop(); });
+    retry_thread_ = std::thread([this] { retry_loop(); });
 }
 
 Core::~Core() {
@@ -170,8 +173,41 @@ Core::~Core() {
         std::lock_guard lock(mutex_);
         stopping_ = true;
         work_available_.notify_all();
+        retry_armed_.notify_all();
     }
     for (std::thread& worker : workers_) worker.join();
+    retry_thread_.join();
+}
+
+void Core::retry_loop() {
+    using Steady = std::chrono::steady_clock;
+    std::unique_lock lock(mutex_);
+    while (!stopping_) {
+        const auto now = Steady::now();
+        auto next = Steady::time_point::max();
+        std::vector<std::string> due;
+        for (auto& [name, slot] : slots_) {
+            if (slot->retry_at == Steady::time_point{}) continue;
+            if (slot->retry_at <= now) {
+                slot->retry_at = {};
+                due.push_back(name);
+            } else {
+                next = std::min(next, slot->retry_at);
+            }
+        }
+        if (!due.empty()) {
+            lock.unlock();
+            for (const std::string& name : due) schedule(name);
+            lock.lock();
+            continue;
+        }
+        // No timer at all while nothing waits for a retry: the idle daemon does not wake up.
+        if (next == Steady::time_point::max()) {
+            retry_armed_.wait(lock);
+        } else {
+            retry_armed_.wait_until(lock, next);
+        }
+    }
 }
 
 void Core::add_listener(Listener listener) {
@@ -677,28 +713,48 @@ Status Core::converge(const std::string& name, Phase phase) {
                 Backend::Profiles profiles =
                     force ? backend_.reactivate(name) : backend_.activate(name);
                 record_created();
+                unsigned failed_before = 0;
                 {
                     std::lock_guard lock(mutex_);
+                    failed_before = std::exchange(slot->failed_attempts, 0);
+                    slot->retry_at = {};
                     slot->activated = true;
                     slot->view.link_present = true;
                     if (profiles.kind != LinkKind::Unknown) slot->view.kind = profiles.kind;
                     slot->view.last_error.clear();
                     set_state(*slot, PortState::Activated);
                 }
-                // Attached already (NM got there first, or another request did): no new fact.
-                if (!profiles.was_active) {
-                    journal_.record(
-                        "port_attached",
-                        {{"port", name}, {"bridge", options_.bridge}, {"nm", profiles.nm_objects}});
+                // Attached already (NM got there first, or another request did): no new fact,
+                // unless it failed before (an activation NM finished after its timeout).
+                if (!profiles.was_active || failed_before > 0) {
+                    nlohmann::json details = {
+                        {"port", name}, {"bridge", options_.bridge}, {"nm", profiles.nm_objects}};
+                    if (failed_before > 0) details["after_failed_attempts"] = failed_before;
+                    journal_.record("port_attached", details);
                 }
             } catch (const BackendError& error) {
                 record_created();
+                nlohmann::json details = {{"port", name}, {"error", error.what()}};
                 {
                     std::lock_guard lock(mutex_);
                     slot->view.last_error = error.what();
                     set_state(*slot, PortState::Failed);
+                    ++slot->failed_attempts;
+                    details["attempt"] = slot->failed_attempts;
+                    if (options_.retry_first.count() > 0) {
+                        // retry_first * 2^(attempts-1), at most retry_max.
+                        auto delay = options_.retry_first;
+                        for (unsigned i = 1;
+                             i < slot->failed_attempts && delay < options_.retry_max; ++i) {
+                            delay *= 2;
+                        }
+                        delay = std::min(delay, options_.retry_max);
+                        slot->retry_at = std::chrono::steady_clock::now() + delay;
+                        details["retry_in_ms"] = delay.count();
+                        retry_armed_.notify_all();
+                    }
                 }
-                journal_.record("port_attach_failed", {{"port", name}, {"error", error.what()}});
+                journal_.record("port_attach_failed", details);
                 notify(name);
                 report({Errc::Backend, error.what()});
                 return first_result;

@@ -181,6 +181,11 @@ struct CoreOptions {
     // while NM drops its OVSDB row at once: such a port is not repaired. Unset: every link is
     // taken to exist. Called with the core's lock held: it must not call into the core.
     std::function<bool(const std::string& name)> link_exists = {};
+    // A port whose activation failed while its link exists is tried again after retry_first,
+    // then after twice as long each time, at most retry_max apart (NM busy beyond the
+    // activation timeout, a transient NM error). Zero: never.
+    std::chrono::milliseconds retry_first{std::chrono::seconds(2)};
+    std::chrono::milliseconds retry_max{std::chrono::minutes(5)};
 };
 
 class Core {
@@ -254,6 +259,8 @@ class Core {
     PortOptions with_defaults(const std::string& name, PortOptions options) const;
     void schedule(const std::string& name);
     void worker_loop();
+    // Schedules failed ports whose retry is due; sleeps while none is pending.
+    void retry_loop();
     void notify(const std::string& name);
     void set_state(Slot& slot, PortState state);  // mutex_ held
     // A new slot for `name`, Pending, created now.
@@ -283,9 +290,11 @@ class Core {
     std::uint64_t change_count_ = 0;
     std::condition_variable work_available_;
     std::condition_variable idle_;
+    std::condition_variable retry_armed_;  // a slot's retry_at was set (or stopping_)
     std::mutex listeners_mutex_;
     std::vector<Listener> listeners_;
     std::vector<std::thread> workers_;
+    std::thread retry_thread_;
 };
 
 }  // namespace opa::agent

@@ -10,6 +10,7 @@
 
 #include "agent/core.hpp"
 #include "tests/support/fake_backend.hpp"
+#include "tests/support/wait.hpp"
 
 namespace {
 
@@ -92,6 +93,52 @@ TEST_F(CoreTest, NewLinksPortIsCreatedThenAttachedInTheJournalEvenWhenActivation
     EXPECT_EQ(actions_for("veth101i0"),
               (std::vector<std::string>{"port_created", "port_attach_failed"}));
     EXPECT_EQ(core->port("veth101i0")->state, PortState::Failed);
+}
+
+// A failed activation is tried again while the link exists, backing off; once it works the
+// ledger says it attached after how many failures. A port whose link went is not retried.
+TEST(CoreRetry, FailedActivationIsRetriedWithBackoffUntilItWorks) {
+    FakeBackend backend;
+    FakeJournal journal;
+    CoreOptions options{"ovsbr0", 4};
+    options.retry_first = 20ms;
+    options.retry_max = 40ms;
+    Core core(backend, journal, options);
+    {
+        std::lock_guard lock(backend.mutex);
+        backend.links = {"veth100i0", "veth101i0"};
+        backend.fail_activate = {"veth100i0", "veth101i0"};
+    }
+    core.link_appeared("veth100i0", LinkKind::Veth);
+    core.link_appeared("veth101i0", LinkKind::Veth);
+    // Tried again and again (20, 40, 40 ms apart) while NM refuses.
+    ASSERT_TRUE(opa::test::wait_until([&] { return backend.count("activate veth100i0") >= 3; }));
+    EXPECT_EQ(core.port("veth100i0")->state, PortState::Failed);
+    core.link_gone("veth101i0");  // no link, no retry
+    ASSERT_TRUE(opa::test::wait_until([&] { return !core.port("veth101i0"); }));
+    const std::size_t tries_without_link = backend.count("activate veth101i0");
+    {
+        std::lock_guard lock(backend.mutex);
+        backend.fail_activate.clear();
+    }
+    ASSERT_TRUE(opa::test::wait_until(
+        [&] { return core.port("veth100i0")->state == PortState::Activated; }));
+    ASSERT_TRUE(core.wait_idle(5s));
+    std::lock_guard lock(journal.mutex);
+    std::vector<nlohmann::json> failed, attached;
+    for (const auto& [action, details] : journal.entries) {
+        if (details.value("port", "") != "veth100i0") continue;
+        if (action == "port_attach_failed") failed.push_back(details);
+        if (action == "port_attached") attached.push_back(details);
+    }
+    ASSERT_GE(failed.size(), 3u);
+    EXPECT_EQ(failed[0]["attempt"], 1);
+    EXPECT_EQ(failed[0]["retry_in_ms"], 20);
+    EXPECT_EQ(failed[1]["retry_in_ms"], 40);
+    EXPECT_EQ(failed[2]["retry_in_ms"], 40) << "at most retry_max apart";
+    ASSERT_EQ(attached.size(), 1u);
+    EXPECT_EQ(attached[0]["after_failed_attempts"], failed.size());
+    EXPECT_EQ(backend.count("activate veth101i0"), tries_without_link);
 }
 
 TEST_F(CoreTest, DuplicateCreateIsExistsAndUnknownRemoveIsNotFound) {
