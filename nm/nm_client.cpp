@@ -70,9 +70,11 @@ struct NmClient::SignalState {
         // The last states signalled, oldest first, the newest being generation's: a waiter
         // that wakes after several signals still sees each state the device passed through
         // (ACTIVATED for a moment, then gone with its link, is still ACTIVATED reached).
-        std::deque<std::pair<std::uint32_t, std::uint32_t>> recent;  // state, reason
+        // (A vector, not a deque: a deque takes half a KiB per device, and there are four
+        // devices per attached port.)
+        std::vector<std::pair<std::uint32_t, std::uint32_t>> recent;  // state, reason
     };
-    static constexpr std::size_t kRecentStates = 16;
+    static constexpr std::size_t kRecentStates = 8;
     std::map<std::string, Seen> devices;
     // Devices NM removed (newest last, at most kRemembered): NM may still signal a state for
     // one after DeviceRemoved, which must not bring it back for its waiters.
@@ -258,7 +260,9 @@ void NmClient::on_device_state_changed(sdbus::Message& message) {
         seen.state = new_state;
         seen.reason = reason;
         seen.recent.emplace_back(new_state, reason);
-        if (seen.recent.size() > SignalState::kRecentStates) seen.recent.pop_front();
+        if (seen.recent.size() > SignalState::kRecentStates) {
+            seen.recent.erase(seen.recent.begin());
+        }
         signals_->any_change++;
         signals_->changed.notify_all();
     } catch (const std::exception&) {
