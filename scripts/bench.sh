@@ -16,13 +16,17 @@
 #   5. bench_attach   link appears -> ACTIVATED and in OVSDB, the daemon against NetworkManager's
 #                     floor (the same NM calls made directly), one port at a time and a burst, in
 #                     a fresh sandbox; run with the default debounce_ms (500) and with 0
+#   6. idle, attached the daemon as in 4, but its ports ATTACHED: 200 and then N veths
+#                     (veth{ID}i0, 100 per `ip -batch`) created and waited for until every port
+#                     is activated; wake-ups and RSS as in 4 (--attached-only: this part alone)
 #
 # Needs root (FUSE mounts, the sandbox). Env: OPA_BENCH_JOBS (build parallelism, default nproc),
 # OPA_BENCH_DIR (where temporary ledgers and interfaces files go; must be on the real disk,
 # default /var/tmp), OPA_BENCH_MKDIR_LIMIT (seconds allowed for each of the two mkdir steps, default
 # 1200; what was made by then is measured and the shortfall reported), OPA_BENCH_IDLE_SECONDS
 # (the window for counting wake-ups, default 10), OPA_BENCH_ATTACH_SAMPLES (single-port runs of
-# each side in part 5, default 20), OPA_BENCH_BURST (links at once in part 5, default 200).
+# each side in part 5, default 20), OPA_BENCH_BURST (links at once in part 5, default 200),
+# OPA_BENCH_ATTACH_LIMIT (seconds allowed for each of the two link steps of part 6, default 1200).
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "$(readlink -f "$0")")/.." && pwd)
@@ -32,15 +36,18 @@ ARGS="$*"
 RUN_DAEMON=1
 RUN_PROGRAMS=1
 RUN_IDLE=1
+RUN_ATTACH=1
+RUN_ATTACHED=1
 PORTS=1000
 while [ $# -gt 0 ]; do
     case $1 in
         --out) OUT=$(readlink -f "$2"); shift 2 ;;
         --no-daemon) RUN_DAEMON=0; shift ;;
         --daemon-only) RUN_PROGRAMS=0; shift ;;
-        --attach-only) RUN_PROGRAMS=0; RUN_IDLE=0; shift ;;
+        --attach-only) RUN_PROGRAMS=0; RUN_IDLE=0; RUN_ATTACHED=0; shift ;;
+        --attached-only) RUN_PROGRAMS=0; RUN_IDLE=0; RUN_ATTACH=0; shift ;;
         --ports) PORTS=$2; shift 2 ;;
-        -h|--help) sed -n '2,25p' "$0"; exit 0 ;;
+        -h|--help) sed -n '2,29p' "$0"; exit 0 ;;
         *) echo "bench.sh: unknown argument: $1" >&2; exit 2 ;;
     esac
 done
@@ -52,6 +59,7 @@ MKDIR_LIMIT=${OPA_BENCH_MKDIR_LIMIT:-1200}
 IDLE_SECONDS=${OPA_BENCH_IDLE_SECONDS:-10}
 ATTACH_SAMPLES=${OPA_BENCH_ATTACH_SAMPLES:-20}
 BURST=${OPA_BENCH_BURST:-200}
+ATTACH_LIMIT=${OPA_BENCH_ATTACH_LIMIT:-1200}
 export OPA_SANDBOX=${OPA_SANDBOX:-opa-bench}
 BUILD=$ROOT/build-bench
 SANDBOX=$ROOT/scripts/sandbox.sh
@@ -162,6 +170,25 @@ make_ports() {
     fi
 }
 
+# write_config FILE LEDGER [LINE...]: the agent's config for the sandbox (userspace datapath;
+# interfaces file, tree, setup log and Proxmox root in $tmp; a fresh interfaces file) plus LINEs.
+write_config() {
+    local file=$1 ledger=$2
+    shift 2
+    {
+        echo 'bridge_name = "ovsbr0"'
+        echo 'datapath_type = "netdev"'
+        echo "ledger_path = \"$ledger\""
+        echo "interfaces_path = \"$tmp/interfaces\""
+        echo "mountpoint = \"$tmp/ports\""
+        echo "setup_log_path = \"$tmp/setup.log\""
+        echo "pve_root = \"$tmp/pve\""
+        printf '%s\n' "$@"
+    } >"$file"
+    printf 'auto lo\niface lo inet loopback\n\niface eth0 inet manual\n' >"$tmp/interfaces"
+    mkdir -p "$tmp/pve"
+}
+
 # start_agent CONFIG: a fresh stack, setup-bridge, the agent running and ready.
 start_agent() {
     "$SANDBOX" down >/dev/null 2>&1 || true   # a fresh stack
@@ -187,17 +214,7 @@ stop_agent() {
 if [ "$RUN_IDLE" = 1 ]; then
 out ""
 out "\$ OPA_SANDBOX=$OPA_SANDBOX scripts/sandbox.sh up; ovs-port-agent -c CONFIG setup-bridge; ovs-port-agent -c CONFIG run"
-cat >"$tmp/config.toml" <<CONF
-bridge_name = "ovsbr0"
-datapath_type = "netdev"
-ledger_path = "$tmp/ledger.jsonl"
-interfaces_path = "$tmp/interfaces"
-mountpoint = "$tmp/ports"
-setup_log_path = "$tmp/setup.log"
-pve_root = "$tmp/pve"
-CONF
-printf 'auto lo\niface lo inet loopback\n\niface eth0 inet manual\n' >"$tmp/interfaces"
-mkdir -p "$tmp/pve"
+write_config "$tmp/config.toml" "$tmp/ledger.jsonl"
 start_agent "$tmp/config.toml"
 out "# agent pid $agent_pid (config: datapath netdev; ledger, interfaces file and tree in $tmp)"
 out "# ports below are REQUESTED by mkdir and stay pending (no links): NetworkManager holds two"
@@ -216,26 +233,70 @@ stop_agent
 fi
 
 # ------------------------------------------------------------------------------- attach latency
-for debounce in 500 0; do
-    cat >"$tmp/attach.toml" <<CONF
-bridge_name = "ovsbr0"
-datapath_type = "netdev"
-include_prefixes = ["veth"]
-debounce_ms = $debounce
-ledger_path = "$tmp/attach-ledger-$debounce.jsonl"
-interfaces_path = "$tmp/interfaces"
-mountpoint = "$tmp/ports"
-setup_log_path = "$tmp/setup.log"
-pve_root = "$tmp/pve"
-CONF
+if [ "$RUN_ATTACH" = 1 ]; then
+    for debounce in 500 0; do
+        write_config "$tmp/attach.toml" "$tmp/attach-ledger-$debounce.jsonl" \
+            'include_prefixes = ["veth"]' "debounce_ms = $debounce"
+        out ""
+        out "# part 5, debounce_ms = $debounce: a fresh sandbox, setup-bridge, ovs-port-agent run"
+        out "# (include_prefixes = [\"veth\"], datapath netdev); load average: $(cut -d' ' -f1-3 /proc/loadavg)"
+        start_agent "$tmp/attach.toml"
+        run "$SANDBOX" exec "$BUILD/bench/bench_attach" --samples="$ATTACH_SAMPLES" --burst="$BURST" \
+            --inflight=100 --timeout=600 || out "# bench_attach failed (exit status $?)"
+        out "# agent log warnings/errors: $(grep -ciE 'warn|error' "$tmp/agent.log" || true)"
+        grep -iE 'warn|error' "$tmp/agent.log" | head -n 5 | sed 's/^/# agent: /' | tee -a "$OUT" || true
+        stop_agent
+    done
+fi
+
+# ------------------------------------------------------------------ idle daemon, attached ports
+activated_count() { { grep -lx activated "$tmp"/ports/veth*i0/state 2>/dev/null || true; } | wc -l; }
+# attach_links FIRST LAST LIMIT: veth{FIRST..LAST}i0 created, 100 per `ip -batch`, each hundred
+# waited for until attached (at most LIMIT seconds in all); a row with the time taken.
+attach_links() {
+    local first=$1 last=$2 limit=$3 start end had deadline i j want status=ok
+    had=$(activated_count)
+    start=$(now_ns)
+    deadline=$(($(date +%s) + limit))
+    for ((i = first; i <= last; i += 100)); do
+        : >"$tmp/links.batch"
+        for ((j = i; j <= last && j < i + 100; j++)); do
+            echo "link add veth${j}i0 type veth peer name veth${j}i0p" >>"$tmp/links.batch"
+        done
+        "$SANDBOX" exec ip -batch "$tmp/links.batch"
+        want=$((had + j - first))
+        until [ "$(activated_count)" -ge "$want" ]; do
+            [ "$(date +%s)" -lt "$deadline" ] || { status=limit; break 2; }
+            sleep 0.5
+        done
+    done
+    end=$(now_ns)
+    local made=$(($(activated_count) - had)) seconds
+    seconds=$(awk -v n=$((end - start)) 'BEGIN {printf "%.1f", n / 1e9}')
+    local what="veth${first}i0..veth${last}i0 created (100 per ip -batch) until all activated"
+    if [ "$status" = ok ]; then
+        row "$what" "$seconds s, $(awk -v n=$((end - start)) -v c="$made" 'BEGIN {printf "%.1f", n / 1e6 / c}') ms per port" "-" info
+    else
+        row "$what" "stopped after $seconds s (limit ${limit} s): $made activated" "-" info
+    fi
+}
+if [ "$RUN_ATTACHED" = 1 ]; then
+    write_config "$tmp/attached.toml" "$tmp/attached-ledger.jsonl" 'include_prefixes = ["veth"]'
     out ""
-    out "# part 5, debounce_ms = $debounce: a fresh sandbox, setup-bridge, ovs-port-agent run"
-    out "# (include_prefixes = [\"veth\"], datapath netdev); load average: $(cut -d' ' -f1-3 /proc/loadavg)"
-    start_agent "$tmp/attach.toml"
-    run "$SANDBOX" exec "$BUILD/bench/bench_attach" --samples="$ATTACH_SAMPLES" --burst="$BURST" \
-        --inflight=100 --timeout=600 || out "# bench_attach failed (exit status $?)"
+    out "# part 6: a fresh sandbox, setup-bridge, ovs-port-agent run (include_prefixes = [\"veth\"],"
+    out "# datapath netdev, default debounce_ms); ports ATTACHED: one veth pair each, the agent"
+    out "# attaches veth{ID}i0 (the peer veth{ID}i0p is never a port); load average: $(cut -d' ' -f1-3 /proc/loadavg)"
+    start_agent "$tmp/attached.toml"
+    measure "0 ports"
+    attach_links 1000 1199 "$ATTACH_LIMIT"
+    measure "$(activated_count) attached ports"
+    if [ "$PORTS" -gt 200 ]; then
+        attach_links 1200 $((1000 + PORTS - 1)) "$ATTACH_LIMIT"
+        measure "$(activated_count) attached ports"
+    fi
+    out "# OVSDB ports on the bridge at the end: $("$SANDBOX" exec ovs-vsctl --timeout=10 list-ports ovsbr0 | grep -c '^veth' || true)"
     out "# agent log warnings/errors: $(grep -ciE 'warn|error' "$tmp/agent.log" || true)"
     grep -iE 'warn|error' "$tmp/agent.log" | head -n 5 | sed 's/^/# agent: /' | tee -a "$OUT" || true
     stop_agent
-done
+fi
 echo "bench: figures written to $OUT" >&2
