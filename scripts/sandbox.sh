@@ -12,6 +12,8 @@
 #   scripts/sandbox.sh restart-nm   stop NetworkManager and start it again (for fault tests)
 #   scripts/sandbox.sh restart-ovs  stop ovs-vswitchd and ovsdb-server and start them again on the
 #                                   same database (for fault tests)
+#   scripts/sandbox.sh stop-ovs     the first half of restart-ovs (OVS stays down) ...
+#   scripts/sandbox.sh start-ovs    ... and the second
 #
 # Env: OPA_SANDBOX (namespace name, default opa-sandbox), OPA_SANDBOX_STATE (default
 #      /run/ovs-port-agent-sandbox/$OPA_SANDBOX), NM_OVS_PREFIX (see build-nm-ovs.sh),
@@ -288,18 +290,28 @@ cmd_restart_nm() {
     log "NetworkManager restarted, pid $(cat "$STATE/nm.pid")"
 }
 
-cmd_restart_ovs() {
+cmd_stop_ovs() {
+    pid_of dbus.pid dbus-daemon >/dev/null || die "the sandbox is not up"
+    stop_pid ovs-vswitchd.pid ovs-vswitchd
+    stop_pid ovsdb-server.pid ovsdb-server
+    log "OVS stopped"
+}
+
+cmd_start_ovs() {
     local dbus
     # The stack's mount namespace (its tmpfs /etc/openvswitch with the database) lives on in the
     # bus daemon while OVS is down.
     dbus=$(pid_of dbus.pid dbus-daemon) || die "the sandbox is not up"
-    stop_pid ovs-vswitchd.pid ovs-vswitchd
-    stop_pid ovsdb-server.pid ovsdb-server
     nsenter -t "$dbus" -n -m -- env OPA_SANDBOX="$NS" OPA_SANDBOX_STATE="$STATE" \
         "$HERE/sandbox.sh" --start-ovs >>"$STATE/inner.log" 2>&1 || die "starting OVS again failed"
     pid_of ovsdb-server.pid ovsdb-server >/dev/null && pid_of ovs-vswitchd.pid ovs-vswitchd >/dev/null ||
         die "OVS did not come back"
-    log "OVS restarted: ovsdb-server $(cat "$STATE/ovsdb-server.pid"), ovs-vswitchd $(cat "$STATE/ovs-vswitchd.pid")"
+    log "OVS started: ovsdb-server $(cat "$STATE/ovsdb-server.pid"), ovs-vswitchd $(cat "$STATE/ovs-vswitchd.pid")"
+}
+
+cmd_restart_ovs() {
+    cmd_stop_ovs
+    cmd_start_ovs
 }
 
 case "${1:-}" in
@@ -309,5 +321,7 @@ case "${1:-}" in
     exec) shift; cmd_exec "$@" ;;
     restart-nm) cmd_restart_nm ;;
     restart-ovs) cmd_restart_ovs ;;
-    *) echo "usage: $0 up|down|status|exec CMD...|restart-nm|restart-ovs" >&2; exit 2 ;;
+    stop-ovs) cmd_stop_ovs ;;
+    start-ovs) cmd_start_ovs ;;
+    *) echo "usage: $0 up|down|status|exec CMD...|restart-nm|restart-ovs|stop-ovs|start-ovs" >&2; exit 2 ;;
 esac

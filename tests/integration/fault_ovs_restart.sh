@@ -4,7 +4,8 @@
 # port is back in OVSDB with an OpenFlow port number (in the new ovs-vswitchd's datapath) and
 # ACTIVATED in NetworkManager, the tree says activated, the agent is the same process; a link
 # that appears after each restart still becomes a port (NetworkManager reached the new
-# ovsdb-server). OVSDB is only read.
+# ovsdb-server); a link that appears while OVS is down fails and is attached by the agent's retry
+# once OVS is back. OVSDB is only read.
 SANDBOX=$1
 AGENT=$2
 FT_NAME=ovsr
@@ -42,6 +43,19 @@ for round in 1 2; do
     wait_for 30 "veth69${round}i0 attached after OVS restart $round" all_plugged
     note "round $round: a new port attached $(($(now_ms) - t0)) ms after its link appeared"
 done
+# A container starting while OVS is down: its activation fails (NM cannot reach OVSDB), and the
+# agent tries again by itself until OVS is back (no link event, no NM restart needed).
+"$SANDBOX" stop-ovs >"$tmp/stop.out" 2>&1 || fail "stop-ovs: $(cat "$tmp/stop.out")"
+sx ip link add veth698i0 type veth peer name veth698i0p
+n=$((n + 1))
+failed() { grep -q '"action":"port_attach_failed".*"port":"veth698i0"' "${FT_LEDGER:-$tmp/ledger.jsonl}"; }
+wait_for 90 "veth698i0's activation failed while OVS is down" failed
+"$SANDBOX" start-ovs >"$tmp/start.out" 2>&1 || fail "start-ovs: $(cat "$tmp/start.out")"
+t0=$(now_ms)
+wait_for 90 "$n ports attached after OVS came back, veth698i0 by a retry" all_plugged
+grep -q '"action":"port_attached".*"after_failed_attempts".*"port":"veth698i0"' "${FT_LEDGER:-$tmp/ledger.jsonl}" ||
+    fail "no port_attached after failed attempts in the ledger"
+note "a port whose activation failed while OVS was down: attached $(($(now_ms) - t0)) ms after OVS was started again"
 [ "$agent_pid" = "$pid_before" ] && kill -0 "$agent_pid" || fail "the agent did not survive"
 stop_agent
 ledger_verify >/dev/null || fail "ledger verify"
