@@ -157,7 +157,10 @@ struct Core::Slot {
     bool force_reactivate = false;  // NM claims it attached, OVSDB has no row: re-activate
     std::chrono::steady_clock::time_point row_missing_since{};  // zero while the row is there
     unsigned failed_attempts = 0;                               // activations failed in a row
-    std::chrono::steady_clock::time_point retry_at{};           // zero: no retry pending
+    // port_created of profiles a ProfilesOnly pass made, held for the activation queued after
+    // it (the ledger's fsync would otherwise sit on a new link's attach latency).
+    std::optional<nlohmann::json> created_record;
+    std::chrono::steady_clock::time_point retry_at{};  // zero: no retry pending
     Port view;
 };
 
@@ -450,7 +453,8 @@ void Core::link_appeared(const std::string& name, LinkKind kind,
         set_state(*slot, PortState::Pending);
     }
     notify(name);
-    schedule(name);
+    // Its profiles first, its activation after every pending port's profiles (see worker_loop).
+    schedule(name, Phase::ProfilesOnly);
 }
 
 void Core::link_gone(const std::string& name) {
@@ -485,38 +489,55 @@ void Core::link_gone(const std::string& name) {
     if (remove) schedule(name);
 }
 
-void Core::schedule(const std::string& name) {
+void Core::schedule(const std::string& name, Phase phase) {
     std::lock_guard lock(mutex_);
-    if (stopping_ || queued_.count(name)) return;
-    queued_.insert(name);
-    queue_.push_back(name);
+    if (stopping_) return;
+    auto& queue = phase == Phase::ProfilesOnly ? profiles_queue_ : queue_;
+    auto& queued = phase == Phase::ProfilesOnly ? profiles_queued_ : queued_;
+    if (queued.count(name)) return;
+    queued.insert(name);
+    queue.push_back(name);
     work_available_.notify_one();
 }
 
 void Core::worker_loop() {
     for (;;) {
         std::string name;
+        Phase phase = Phase::Full;
         {
             std::unique_lock lock(mutex_);
-            work_available_.wait(lock, [this] { return stopping_ || !queue_.empty(); });
+            work_available_.wait(
+                lock, [this] { return stopping_ || !queue_.empty() || !profiles_queue_.empty(); });
             if (stopping_) return;
-            name = std::move(queue_.front());
-            queue_.pop_front();
-            queued_.erase(name);
+            // Profiles before activations: in a burst NM adds every profile while nothing is
+            // being activated, then activates; several times faster for NM than interleaving the
+            // two (bench_attach's floors: 5.5 s against 40 s for 200 links).
+            if (!profiles_queue_.empty()) {
+                phase = Phase::ProfilesOnly;
+                name = std::move(profiles_queue_.front());
+                profiles_queue_.pop_front();
+                profiles_queued_.erase(name);
+            } else {
+                name = std::move(queue_.front());
+                queue_.pop_front();
+                queued_.erase(name);
+            }
             ++busy_;
         }
-        converge(name, Phase::Full);
+        converge(name, phase);
         {
             std::lock_guard lock(mutex_);
             --busy_;
-            if (busy_ == 0 && queue_.empty()) idle_.notify_all();
+            if (idle_now()) idle_.notify_all();
         }
     }
 }
 
+bool Core::idle_now() const { return busy_ == 0 && queue_.empty() && profiles_queue_.empty(); }
+
 bool Core::wait_idle(std::chrono::milliseconds timeout) {
     std::unique_lock lock(mutex_);
-    return idle_.wait_for(lock, timeout, [this] { return busy_ == 0 && queue_.empty(); });
+    return idle_.wait_for(lock, timeout, [this] { return idle_now(); });
 }
 
 Status Core::converge(const std::string& name, Phase phase) {
@@ -529,8 +550,27 @@ Status Core::converge(const std::string& name, Phase phase) {
         if (first) first_result = std::move(status);
         first = false;
     };
-    // port_created, held until the activation that follows it has an outcome.
+    // port_created, held until the activation that follows it has an outcome; written before
+    // anything else this call records (and at its end at the latest).
     std::optional<nlohmann::json> created_record;
+    {
+        std::lock_guard lock(mutex_);
+        created_record = std::exchange(slot->created_record, std::nullopt);
+    }
+    struct WriteHeld {
+        Journal& journal;
+        std::optional<nlohmann::json>& record;
+        void now() {
+            if (record) journal.record("port_created", *record);
+            record.reset();
+        }
+        ~WriteHeld() { now(); }
+    } held{journal_, created_record};
+    // Every other record of this call comes after the held port_created.
+    auto record = [&](std::string_view action, const nlohmann::json& details) {
+        held.now();
+        journal_.record(action, details);
+    };
     for (;;) {
         bool present = false;
         bool prepared = false;
@@ -556,18 +596,17 @@ Status Core::converge(const std::string& name, Phase phase) {
             if (prepared) {
                 try {
                     nlohmann::json deleted = backend_.remove(name);
-                    journal_.record("port_removed", {{"port", name},
-                                                     {"bridge", options_.bridge},
-                                                     {"origin", to_string(origin)},
-                                                     {"nm", std::move(deleted)}});
+                    record("port_removed", {{"port", name},
+                                            {"bridge", options_.bridge},
+                                            {"origin", to_string(origin)},
+                                            {"nm", std::move(deleted)}});
                 } catch (const BackendError& error) {
                     {
                         std::lock_guard lock(mutex_);
                         slot->view.last_error = error.what();
                         set_state(*slot, PortState::Failed);
                     }
-                    journal_.record("port_remove_failed",
-                                    {{"port", name}, {"error", error.what()}});
+                    record("port_remove_failed", {{"port", name}, {"error", error.what()}});
                     notify(name);
                     report({Errc::Backend, error.what()});
                     return first_result;
@@ -629,9 +668,14 @@ Status Core::converge(const std::string& name, Phase phase) {
                     // this: the ledger's fsync would otherwise sit between the two NM steps of
                     // a new link's attach, on its latency.
                     if (phase == Phase::Full && link && !profiles.activated) {
+                        held.now();
                         created_record = std::move(details);
+                    } else if (link && !profiles.activated) {
+                        // ProfilesOnly: its activation is queued right after and writes this.
+                        std::lock_guard lock(mutex_);
+                        slot->created_record = std::move(details);
                     } else {
-                        journal_.record("port_created", details);
+                        record("port_created", details);
                     }
                 }
                 notify(name);
@@ -654,7 +698,7 @@ Status Core::converge(const std::string& name, Phase phase) {
                         set_state(*slot, PortState::Failed);
                     }
                 }
-                journal_.record("port_create_failed", {{"port", name}, {"error", error.what()}});
+                record("port_create_failed", {{"port", name}, {"error", error.what()}});
                 notify(name);
                 report({Errc::Backend, error.what()});
                 return first_result;
@@ -668,8 +712,8 @@ Status Core::converge(const std::string& name, Phase phase) {
                     slot->view.last_error.clear();
                     set_state(*slot, slot->view.state);
                 }
-                journal_.record("port_options_changed",
-                                {{"port", name}, {"options", options_json(options)}});
+                record("port_options_changed",
+                       {{"port", name}, {"options", options_json(options)}});
                 notify(name);
                 report({});
             } catch (const BackendError& error) {
@@ -680,7 +724,7 @@ Status Core::converge(const std::string& name, Phase phase) {
                     slot->view.options = applied;
                     set_state(*slot, slot->view.state);
                 }
-                journal_.record("port_options_failed", {{"port", name}, {"error", error.what()}});
+                record("port_options_failed", {{"port", name}, {"error", error.what()}});
                 notify(name);
                 report({Errc::Backend, error.what()});
                 return first_result;
@@ -704,15 +748,10 @@ Status Core::converge(const std::string& name, Phase phase) {
                 std::lock_guard lock(mutex_);
                 force = std::exchange(slot->force_reactivate, false);
             }
-            auto record_created = [&] {
-                if (!created_record) return;
-                journal_.record("port_created", *created_record);
-                created_record.reset();
-            };
             try {
                 Backend::Profiles profiles =
                     force ? backend_.reactivate(name) : backend_.activate(name);
-                record_created();
+                held.now();
                 unsigned failed_before = 0;
                 {
                     std::lock_guard lock(mutex_);
@@ -730,10 +769,10 @@ Status Core::converge(const std::string& name, Phase phase) {
                     nlohmann::json details = {
                         {"port", name}, {"bridge", options_.bridge}, {"nm", profiles.nm_objects}};
                     if (failed_before > 0) details["after_failed_attempts"] = failed_before;
-                    journal_.record("port_attached", details);
+                    record("port_attached", details);
                 }
             } catch (const BackendError& error) {
-                record_created();
+                held.now();
                 nlohmann::json details = {{"port", name}, {"error", error.what()}};
                 {
                     std::lock_guard lock(mutex_);
@@ -754,7 +793,7 @@ Status Core::converge(const std::string& name, Phase phase) {
                         retry_armed_.notify_all();
                     }
                 }
-                journal_.record("port_attach_failed", details);
+                record("port_attach_failed", details);
                 notify(name);
                 report({Errc::Backend, error.what()});
                 return first_result;

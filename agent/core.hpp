@@ -257,7 +257,9 @@ class Core {
     Status converge(const std::string& name, Phase phase);
     std::shared_ptr<Slot> find_slot(const std::string& name) const;
     PortOptions with_defaults(const std::string& name, PortOptions options) const;
-    void schedule(const std::string& name);
+    // Queues a converge of `name` on a worker. ProfilesOnly work is taken before Full work.
+    void schedule(const std::string& name, Phase phase = Phase::Full);
+    bool idle_now() const;  // mutex_ held
     void worker_loop();
     // Schedules failed ports whose retry is due; sleeps while none is pending.
     void retry_loop();
@@ -283,8 +285,10 @@ class Core {
     std::map<std::string, BridgePort> external_;
     std::vector<BridgePort> last_observed_;
     bool observed_ = false;
-    std::deque<std::string> queue_;
+    std::deque<std::string> queue_;  // Full converges
     std::set<std::string> queued_;
+    std::deque<std::string> profiles_queue_;  // ProfilesOnly converges, taken first
+    std::set<std::string> profiles_queued_;
     unsigned busy_ = 0;
     bool stopping_ = false;
     std::uint64_t change_count_ = 0;

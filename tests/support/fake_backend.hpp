@@ -31,8 +31,10 @@ class FakeBackend : public agent::Backend {
 
     Profiles prepare(const std::string& name, const agent::PortOptions& options,
                      agent::Origin origin) override {
-        std::lock_guard lock(mutex);
+        std::unique_lock lock(mutex);
         calls.push_back("prepare " + name);
+        changed.notify_all();
+        changed.wait(lock, [&] { return !prepare_gate_closed; });
         if (fail_prepare.count(name)) {
             throw agent::BackendError("prepare of " + name + " refused");
         }
@@ -120,7 +122,8 @@ class FakeBackend : public agent::Backend {
     bool fail_set_options = false;
     std::set<std::string> not_restored_by_nm;  // nm_restores() says no (guest NICs on PVE)
     std::vector<std::string> calls;
-    bool gate_closed = false;  // activate() waits while closed
+    bool gate_closed = false;          // activate() waits while closed
+    bool prepare_gate_closed = false;  // prepare() waits while closed
     int in_activate = 0;
     int max_in_activate = 0;
 };

@@ -2,6 +2,7 @@
 // events, stale requests, parallelism and reconcile.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <atomic>
 #include <condition_variable>
 #include <map>
@@ -139,6 +140,45 @@ TEST(CoreRetry, FailedActivationIsRetriedWithBackoffUntilItWorks) {
     ASSERT_EQ(attached.size(), 1u);
     EXPECT_EQ(attached[0]["after_failed_attempts"], failed.size());
     EXPECT_EQ(backend.count("activate veth101i0"), tries_without_link);
+}
+
+// A burst of new links: their profiles are made before their activations start (NM is much
+// faster at all adds, then all activations, than at the two interleaved).
+TEST(CorePhases, ABurstsProfilesComeBeforeItsActivations) {
+    FakeBackend backend;
+    FakeJournal journal;
+    constexpr unsigned kWorkers = 4;
+    Core core(backend, journal, CoreOptions{"ovsbr0", kWorkers});
+    std::vector<std::string> names;
+    {
+        std::lock_guard lock(backend.mutex);
+        backend.prepare_gate_closed = true;  // the burst arrives while NM is busy
+        for (int i = 0; i < 12; ++i) {
+            names.push_back("veth" + std::to_string(100 + i) + "i0");
+            backend.links.insert(names.back());
+        }
+    }
+    for (const std::string& name : names) core.link_appeared(name, LinkKind::Veth);
+    {
+        std::unique_lock lock(backend.mutex);
+        ASSERT_TRUE(
+            backend.changed.wait_for(lock, 5s, [&] { return backend.calls.size() == kWorkers; }));
+        backend.prepare_gate_closed = false;
+        backend.changed.notify_all();
+    }
+    ASSERT_TRUE(core.wait_idle(5s));
+    std::lock_guard lock(backend.mutex);
+    const auto first_activate =
+        std::find_if(backend.calls.begin(), backend.calls.end(),
+                     [](const std::string& call) { return call.starts_with("activate"); });
+    ASSERT_NE(first_activate, backend.calls.end());
+    // At most the prepares running on the other workers may start after the first activation.
+    EXPECT_GE(first_activate - backend.calls.begin(),
+              static_cast<long>(names.size() - (kWorkers - 1)));
+    EXPECT_EQ(std::count_if(backend.calls.begin(), backend.calls.end(),
+                            [](const std::string& call) { return call.starts_with("activate"); }),
+              static_cast<long>(names.size()));
+    for (const std::string& name : names) EXPECT_EQ(core.port(name)->state, PortState::Activated);
 }
 
 TEST_F(CoreTest, DuplicateCreateIsExistsAndUnknownRemoveIsNotFound) {
