@@ -65,6 +65,7 @@ struct NmClient::SignalState {
     std::condition_variable changed;
     struct Seen {
         std::uint64_t generation = 0;  // signals seen for this device
+        bool known = false;            // state holds: signalled, or read (note_state)
         std::uint32_t state = 0;
         std::uint32_t reason = 0;
         // The last states signalled, oldest first, the newest being generation's: a waiter
@@ -257,6 +258,7 @@ void NmClient::on_device_state_changed(sdbus::Message& message) {
         if (signals_->removed.count(message.getPath())) return;
         auto& seen = signals_->devices[message.getPath()];
         seen.generation++;
+        seen.known = true;
         seen.state = new_state;
         seen.reason = reason;
         seen.recent.emplace_back(new_state, reason);
@@ -334,8 +336,27 @@ std::optional<std::uint32_t> NmClient::last_signalled_state(const std::string& d
     std::lock_guard lock(signals_->mutex);
     if (signals_->instance != instance) return std::nullopt;
     auto it = signals_->devices.find(device_path);
-    if (it == signals_->devices.end() || it->second.generation == 0) return std::nullopt;
+    if (it == signals_->devices.end() || !it->second.known) return std::nullopt;
     return it->second.state;
+}
+
+void NmClient::note_state(const std::string& device_path, std::uint64_t instance,
+                          std::uint32_t state) {
+    std::lock_guard lock(signals_->mutex);
+    if (signals_->instance != instance || signals_->removed.count(device_path)) return;
+    auto& seen = signals_->devices[device_path];
+    if (seen.known) return;  // a signal was first: it is as new as this read, or newer
+    seen.known = true;
+    seen.state = state;
+}
+
+std::optional<std::uint64_t> NmClient::state_generation(const std::string& device_path,
+                                                        std::uint64_t instance) const {
+    std::lock_guard lock(signals_->mutex);
+    if (signals_->instance != instance) return std::nullopt;
+    auto it = signals_->devices.find(device_path);
+    if (it == signals_->devices.end() || !it->second.known) return std::nullopt;
+    return it->second.generation;
 }
 
 std::uint64_t NmClient::instance() const {
@@ -346,7 +367,7 @@ std::uint64_t NmClient::instance() const {
 std::optional<std::uint32_t> NmClient::last_signalled_state(const std::string& device_path) const {
     std::lock_guard lock(signals_->mutex);
     auto it = signals_->devices.find(device_path);
-    if (it == signals_->devices.end() || it->second.generation == 0) return std::nullopt;
+    if (it == signals_->devices.end() || !it->second.known) return std::nullopt;
     return it->second.state;
 }
 

@@ -192,8 +192,8 @@ class NmClient {
     // deadline. For conditions no single signal carries, such as an address leaving a device.
     void wait_for(const std::function<bool()>& check, Clock::time_point deadline,
                   const std::string& what);
-    // The last state NM signalled for a device (StateChanged), without asking NM; nullopt when
-    // none was seen since this client started (or since NM restarted).
+    // The last state NM signalled for a device (StateChanged) or a caller noted (note_state),
+    // without asking NM; nullopt when none is known since this client started (or NM restarted).
     std::optional<std::uint32_t> last_signalled_state(const std::string& device_path) const;
     // The same, only if NM has not restarted since instance() returned `instance`: a new NM
     // numbers its devices afresh, so a path remembered from before may name another device.
@@ -202,6 +202,13 @@ class NmClient {
     // Which NetworkManager this is: bumped each time NM's bus name changes owner. Object paths
     // compare only within one instance.
     std::uint64_t instance() const;
+    // A state read from NM (not signalled), so last_signalled_state() knows it until the next
+    // signal; ignored when a signal came first or NM restarted meanwhile.
+    void note_state(const std::string& device_path, std::uint64_t instance, std::uint32_t state);
+    // How many state changes NM signalled for the device (of `instance`) since its state became
+    // known: equal values mean nothing happened to it in between. nullopt when not known.
+    std::optional<std::uint64_t> state_generation(const std::string& device_path,
+                                                  std::uint64_t instance) const;
 
     // Checkpoints.
     std::string checkpoint_create(const std::vector<std::string>& devices,

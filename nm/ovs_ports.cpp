@@ -108,26 +108,41 @@ std::optional<ConnectionInfo> OvsPorts::bridge_profile() {
         return info.type == "ovs-bridge" && info.interface_name == bridge_name_;
     };
     std::optional<ConnectionInfo> cached;
+    std::string device;
+    std::uint64_t instance = 0;
+    std::optional<std::uint64_t> validated;
     {
         std::lock_guard lock(lookup_mutex_);
         cached = bridge_;
+        device = bridge_device_;
+        instance = bridge_device_instance_;
+        validated = bridge_validated_at_;
     }
+    // The profile stays what it was while the bridge's device has stayed ACTIVATED with no
+    // state change since it was checked (deleting or replacing an active profile deactivates
+    // the device first): no call at all.
+    std::optional<std::uint64_t> generation;
+    if (!device.empty()) generation = nm_.state_generation(device, instance);
+    if (cached && validated && generation == validated &&
+        nm_.last_signalled_state(device, instance) == kStateActivated) {
+        return cached;
+    }
+    auto found = [&](const ConnectionInfo& info) {
+        std::lock_guard lock(lookup_mutex_);
+        bridge_ = info;
+        // Valid for the device's state as it was before the checking call.
+        bridge_validated_at_ = generation;
+        return info;
+    };
     if (cached) {
         // A UUID never changes, and only a profile's own UUID finds it: if NM still answers
         // with the same object, the profile is the one read before (one call, not three).
         // Someone re-typing or renaming the bridge's profile in place is not looked for.
-        if (nm_.connection_path_by_uuid(cached->uuid) == cached->path) return cached;
-        if (auto info = by_uuid(cached->uuid); info && is_it(*info)) {
-            std::lock_guard lock(lookup_mutex_);
-            bridge_ = info;
-            return info;
-        }
+        if (nm_.connection_path_by_uuid(cached->uuid) == cached->path) return found(*cached);
+        if (auto info = by_uuid(cached->uuid); info && is_it(*info)) return found(*info);
     }
     for (ConnectionInfo& info : nm_.list_connections()) {
-        if (!is_it(info)) continue;
-        std::lock_guard lock(lookup_mutex_);
-        bridge_ = info;
-        return info;
+        if (is_it(info)) return found(info);
     }
     return std::nullopt;
 }
@@ -445,6 +460,8 @@ void OvsPorts::ensure_bridge_active(const ConnectionInfo& bridge, Clock::time_po
             const DeviceInfo device = nm_.device(cached);
             if (device.type == kDeviceOvsBridge && device.interface == bridge_name_ &&
                 device.state == kStateActivated) {
+                // Known from now on, until NM signals a change: the next port asks nothing.
+                nm_.note_state(cached, cached_instance, kStateActivated);
                 return;
             }
         } catch (const NmError&) {
@@ -463,7 +480,10 @@ void OvsPorts::ensure_bridge_active(const ConnectionInfo& bridge, Clock::time_po
         bridge_device_ = device->path;
         bridge_device_instance_ = instance;
     }
-    if (device && device->state == kStateActivated) return;
+    if (device && device->state == kStateActivated) {
+        nm_.note_state(device->path, instance, kStateActivated);
+        return;
+    }
     if (device && device->state >= kStatePrepare && device->state < kStateActivated) {
         // Being activated already (NM's own autoconnect after a restart): wait for it.
         nm_.wait_device_state(

@@ -120,12 +120,14 @@ class OvsPorts {
     NmClient& nm_;
     std::string bridge_name_;
     std::chrono::milliseconds activation_timeout_;
-    // Lookups never list every profile once these are known. lookup_mutex_ guards the six
+    // Lookups never list every profile once these are known. lookup_mutex_ guards the seven
     // below; it is held across D-Bus calls only for the one listing that fills legacy_.
     std::mutex lookup_mutex_;
     std::optional<ConnectionInfo> bridge_;      // the bridge's profile, once found
     std::string bridge_device_;                 // its device's path, "" until found
     std::uint64_t bridge_device_instance_ = 0;  // NmClient::instance() of that path
+    // NmClient::state_generation() of the bridge's device when bridge_ was last checked.
+    std::optional<std::uint64_t> bridge_validated_at_;
     bool legacy_indexed_ = false;
     std::map<std::pair<ProfileRole, std::string>, std::string> legacy_;  // -> uuid
     std::map<std::string, Prepared> prepared_;                           // by interface name
