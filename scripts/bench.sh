@@ -1,6 +1,7 @@
 #!/bin/bash
-# bench.sh [--out FILE] [--no-daemon | --daemon-only | --attach-only] [--ports N]  -- build Release
-# and run every benchmark (--daemon-only: parts 4 and 5; --attach-only: part 5).
+# bench.sh [--out FILE] [--no-daemon | --daemon-only | --attach-only | --attached-only] [--ports N]
+# -- build Release and run every benchmark (--daemon-only: parts 4-6; --attach-only: part 5;
+# --attached-only: part 6).
 #
 # Prints each figure as a Markdown row "| benchmark | what | measured | target | PASS/MISS/info |"
 # and writes the whole run (machine, command lines, figures) to FILE (default
@@ -47,7 +48,7 @@ while [ $# -gt 0 ]; do
         --attach-only) RUN_PROGRAMS=0; RUN_IDLE=0; RUN_ATTACHED=0; shift ;;
         --attached-only) RUN_PROGRAMS=0; RUN_IDLE=0; RUN_ATTACH=0; shift ;;
         --ports) PORTS=$2; shift 2 ;;
-        -h|--help) sed -n '2,29p' "$0"; exit 0 ;;
+        -h|--help) sed -n '2,30p' "$0"; exit 0 ;;
         *) echo "bench.sh: unknown argument: $1" >&2; exit 2 ;;
     esac
 done
