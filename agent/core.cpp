@@ -157,6 +157,8 @@ struct Core::Slot {
     bool force_reactivate = false;  // NM claims it attached, OVSDB has no row: re-activate
     std::chrono::steady_clock::time_point row_missing_since{};  // zero while the row is there
     unsigned failed_attempts = 0;                               // activations failed in a row
+    // When a worker last attached it: reconcile's listing, if older, does not undo that.
+    std::chrono::steady_clock::time_point activated_at{};
     // port_created of profiles a ProfilesOnly pass made, held for the activation queued after
     // it (the ledger's fsync would otherwise sit on a new link's attach latency).
     std::optional<nlohmann::json> created_record;
@@ -758,6 +760,7 @@ Status Core::converge(const std::string& name, Phase phase) {
                     failed_before = std::exchange(slot->failed_attempts, 0);
                     slot->retry_at = {};
                     slot->activated = true;
+                    slot->activated_at = std::chrono::steady_clock::now();
                     slot->view.link_present = true;
                     if (profiles.kind != LinkKind::Unknown) slot->view.kind = profiles.kind;
                     slot->view.last_error.clear();
@@ -832,6 +835,7 @@ std::size_t Core::nm_returned() {
 }
 
 bool Core::reconcile(std::string_view reason, bool record_failure) {
+    const auto listed_at = std::chrono::steady_clock::now();
     std::vector<Backend::Owned> owned;
     try {
         owned = backend_.owned();
@@ -869,7 +873,10 @@ bool Core::reconcile(std::string_view reason, bool record_failure) {
             }
             slot->prepared = true;
             slot->applied_options = o.options;
-            slot->activated = o.activated;
+            // Attached by a worker while NM was being listed (the re-plug after NM restarts runs
+            // alongside): the listing is older than that, so it is not activated again.
+            const bool attached_since = slot->activated && slot->activated_at >= listed_at;
+            slot->activated = o.activated || attached_since;
             slot->view.port_uuid = o.port_uuid;
             slot->view.member_uuid = o.member_uuid;
             slot->view.link_present = o.link_present || links_.count(o.name) > 0;
@@ -880,7 +887,7 @@ bool Core::reconcile(std::string_view reason, bool record_failure) {
                 slot->desired_present = false;  // its link is gone: stale
                 set_state(*slot, PortState::Deactivating);
                 collected.push_back(o.name);
-            } else if (o.activated) {
+            } else if (slot->activated) {
                 set_state(*slot, PortState::Activated);
             } else if (slot->view.link_present) {
                 set_state(*slot, PortState::Activating);

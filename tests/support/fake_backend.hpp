@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <chrono>
 #include <condition_variable>
+#include <functional>
 #include <map>
 #include <mutex>
 #include <optional>
@@ -82,7 +83,7 @@ class FakeBackend : public agent::Backend {
         profiles[name].options = options;
     }
     std::vector<Owned> owned() override {
-        std::lock_guard lock(mutex);
+        std::unique_lock lock(mutex);
         std::vector<Owned> result;
         for (const auto& [name, profile] : profiles) {
             Owned o;
@@ -92,6 +93,11 @@ class FakeBackend : public agent::Backend {
             o.link_present = links.count(name) > 0;
             o.activated = profile.activated && o.link_present;
             result.push_back(o);
+        }
+        if (while_listing) {
+            // What happens between NM's answer and the core reading it (the listing is old).
+            lock.unlock();
+            std::exchange(while_listing, nullptr)();
         }
         return result;
     }
@@ -122,8 +128,9 @@ class FakeBackend : public agent::Backend {
     bool fail_set_options = false;
     std::set<std::string> not_restored_by_nm;  // nm_restores() says no (guest NICs on PVE)
     std::vector<std::string> calls;
-    bool gate_closed = false;          // activate() waits while closed
-    bool prepare_gate_closed = false;  // prepare() waits while closed
+    bool gate_closed = false;             // activate() waits while closed
+    bool prepare_gate_closed = false;     // prepare() waits while closed
+    std::function<void()> while_listing;  // run once by owned() after it made its answer
     int in_activate = 0;
     int max_in_activate = 0;
 };

@@ -181,6 +181,29 @@ TEST(CorePhases, ABurstsProfilesComeBeforeItsActivations) {
     for (const std::string& name : names) EXPECT_EQ(core.port(name)->state, PortState::Activated);
 }
 
+// After NM restarts the agent re-plugs some ports while reconcile lists NM: a port attached
+// after that listing was made is not activated a second time because the listing says "down".
+TEST_F(CoreTest, ReconcileDoesNotUndoAnAttachNewerThanItsListing) {
+    backend.links.insert("veth100i0");
+    core->link_appeared("veth100i0", LinkKind::Veth);
+    ASSERT_TRUE(core->wait_idle(5s));
+    ASSERT_EQ(backend.count("activate veth100i0"), 1u);
+    {
+        std::lock_guard lock(backend.mutex);
+        backend.profiles["veth100i0"].activated = false;  // NM restarted: not attached yet
+        backend.while_listing = [&] {
+            // The re-plug finishes after NM answered the listing.
+            core->nm_returned();
+            EXPECT_TRUE(core->wait_idle(5s));
+        };
+    }
+    backend.not_restored_by_nm = {"veth100i0"};
+    ASSERT_TRUE(core->reconcile("networkmanager restarted"));
+    ASSERT_TRUE(core->wait_idle(5s));
+    EXPECT_EQ(backend.count("activate veth100i0"), 2u) << "the re-plug, and nothing after it";
+    EXPECT_EQ(core->port("veth100i0")->state, PortState::Activated);
+}
+
 TEST_F(CoreTest, DuplicateCreateIsExistsAndUnknownRemoveIsNotFound) {
     ASSERT_TRUE(core->create_port("vi100", {}));
     EXPECT_EQ(core->create_port("vi100", {}).code, Errc::Exists);
