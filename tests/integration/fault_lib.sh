@@ -15,7 +15,8 @@ ft_cleanup() {
     fi
     grep -q " $tmp/ports " /proc/mounts && umount -l "$tmp/ports"
     [ "${FT_KEEP_SANDBOX:-0}" = 1 ] || "$SANDBOX" down >/dev/null 2>&1
-    rm -rf "$tmp"
+    # FT_KEEP_TMP=1 keeps the ledger, config and agent log for a look afterwards.
+    if [ "${FT_KEEP_TMP:-0}" = 1 ]; then echo "kept: $tmp" >&2; else rm -rf "$tmp"; fi
 }
 fail() {
     echo "FAIL[$FT_NAME]: $*" >&2
