@@ -172,9 +172,9 @@ struct CoreOptions {
     // Options a port gets when its request or link gives no tag and no trunks, e.g. the guest's
     // from its Proxmox config; nullopt: none. Called without the core's locks held.
     std::function<std::optional<PortOptions>(const std::string& name)> default_options = {};
-    // How long an attached port may lack its OVSDB row before it is re-activated. Longer than
-    // the link events' debounce, so a deleted link is seen gone first; short enough that a
-    // Proxmox hook's del-port/add-port pair (milliseconds apart) is never taken for a gap.
+    // How long an attached port may lack its OVSDB row before it is re-activated: long enough
+    // that a Proxmox hook's del-port/add-port pair (milliseconds apart) is never taken for a
+    // gap. (A deleted link is told apart by link_exists.)
     std::chrono::milliseconds row_grace{300};
     // Whether the kernel has a link of this name right now, not debounced (the daemon:
     // if_nametoindex). A link deleted in a long burst is reported gone only after the burst,

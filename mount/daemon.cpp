@@ -329,7 +329,9 @@ int run_daemon(const DaemonOptions& options) {
     agent::CoreOptions core_options;
     core_options.bridge = config.bridge_name;
     core_options.workers = options.workers;
-    core_options.row_grace = config.debounce_ms + std::chrono::milliseconds(300);
+    // Long enough that Proxmox's del-port/add-port pair (milliseconds apart) is never taken for a
+    // gap; a link deleted meanwhile is told apart by link_exists, not by waiting for its event.
+    core_options.row_grace = std::chrono::milliseconds(300);
     core_options.link_exists = [](const std::string& name) {
         return ::if_nametoindex(name.c_str()) != 0;
     };
