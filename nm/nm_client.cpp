@@ -82,6 +82,15 @@ struct NmClient::SignalState {
     static constexpr std::size_t kRemembered = 1024;
     std::set<std::string> removed;
     std::deque<std::string> removed_order;
+
+    // The device's entry when its state is known (and NM is still `expected`, when given);
+    // nullptr otherwise. mutex held.
+    const Seen* known(const std::string& device_path, std::optional<std::uint64_t> expected) const {
+        if (expected && instance != *expected) return nullptr;
+        auto it = devices.find(device_path);
+        if (it == devices.end() || !it->second.known) return nullptr;
+        return &it->second;
+    }
     std::function<void(bool)> owner_callback;
     std::uint64_t any_change = 0;  // bumped by every signal NM sends
     std::uint64_t instance = 0;    // bumped by every change of NM's bus name owner
@@ -334,10 +343,8 @@ void NmClient::on_any_change() {
 std::optional<std::uint32_t> NmClient::last_signalled_state(const std::string& device_path,
                                                             std::uint64_t instance) const {
     std::lock_guard lock(signals_->mutex);
-    if (signals_->instance != instance) return std::nullopt;
-    auto it = signals_->devices.find(device_path);
-    if (it == signals_->devices.end() || !it->second.known) return std::nullopt;
-    return it->second.state;
+    const auto* seen = signals_->known(device_path, instance);
+    return seen ? std::optional(seen->state) : std::nullopt;
 }
 
 void NmClient::note_state(const std::string& device_path, std::uint64_t instance,
@@ -353,10 +360,8 @@ void NmClient::note_state(const std::string& device_path, std::uint64_t instance
 std::optional<std::uint64_t> NmClient::state_generation(const std::string& device_path,
                                                         std::uint64_t instance) const {
     std::lock_guard lock(signals_->mutex);
-    if (signals_->instance != instance) return std::nullopt;
-    auto it = signals_->devices.find(device_path);
-    if (it == signals_->devices.end() || !it->second.known) return std::nullopt;
-    return it->second.generation;
+    const auto* seen = signals_->known(device_path, instance);
+    return seen ? std::optional(seen->generation) : std::nullopt;
 }
 
 std::uint64_t NmClient::instance() const {
@@ -366,9 +371,8 @@ std::uint64_t NmClient::instance() const {
 
 std::optional<std::uint32_t> NmClient::last_signalled_state(const std::string& device_path) const {
     std::lock_guard lock(signals_->mutex);
-    auto it = signals_->devices.find(device_path);
-    if (it == signals_->devices.end() || !it->second.known) return std::nullopt;
-    return it->second.state;
+    const auto* seen = signals_->known(device_path, std::nullopt);
+    return seen ? std::optional(seen->state) : std::nullopt;
 }
 
 void NmClient::wait_for(const std::function<bool()>& check, Clock::time_point deadline,
