@@ -155,6 +155,9 @@ struct Core::Slot {
     bool activated = false;
     PortOptions applied_options;
     bool force_reactivate = false;  // NM claims it attached, OVSDB has no row: re-activate
+    // NM restarted and does not restore this port: until the agent's re-plug activates it, NM's
+    // claim that it is attached is not taken (Backend::replug).
+    bool replug = false;
     std::chrono::steady_clock::time_point row_missing_since{};  // zero while the row is there
     unsigned failed_attempts = 0;                               // activations failed in a row
     // When a worker last attached it: reconcile's listing, if older, does not undo that.
@@ -746,13 +749,16 @@ Status Core::converge(const std::string& name, Phase phase) {
             }
             notify(name);
             bool force = false;
+            bool replug = false;
             {
                 std::lock_guard lock(mutex_);
                 force = std::exchange(slot->force_reactivate, false);
+                replug = std::exchange(slot->replug, false);
             }
             try {
-                Backend::Profiles profiles =
-                    force ? backend_.reactivate(name) : backend_.activate(name);
+                Backend::Profiles profiles = force    ? backend_.reactivate(name)
+                                             : replug ? backend_.replug(name)
+                                                      : backend_.activate(name);
                 held.now();
                 unsigned failed_before = 0;
                 {
@@ -821,6 +827,7 @@ std::size_t Core::nm_returned() {
             if (!slot->desired_present || !slot->prepared || !slot->activated) continue;
             if (backend_.nm_restores(name)) continue;
             slot->activated = false;
+            slot->replug = true;
             slot->row_missing_since = {};
             slot->view.generation++;
             set_state(*slot, PortState::Activating);
@@ -876,7 +883,10 @@ bool Core::reconcile(std::string_view reason, bool record_failure) {
             // Attached by a worker while NM was being listed (the re-plug after NM restarts runs
             // alongside): the listing is older than that, so it is not activated again.
             const bool attached_since = slot->activated && slot->activated_at >= listed_at;
-            slot->activated = o.activated || attached_since;
+            // Waiting for its re-plug: what NM shows now is the member it resumed after its
+            // restart, which it drops again with the port's rows.
+            const bool nm_claim = o.activated && !slot->replug;
+            slot->activated = nm_claim || attached_since;
             slot->view.port_uuid = o.port_uuid;
             slot->view.member_uuid = o.member_uuid;
             slot->view.link_present = o.link_present || links_.count(o.name) > 0;

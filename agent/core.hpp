@@ -129,6 +129,10 @@ class Backend {
     // Activates a port NM claims is attached although OVSDB has no row for it: NM's devices are
     // deactivated first when needed. The default is activate(), for backends without that state.
     virtual Profiles reactivate(const std::string& name) { return activate(name); }
+    // Activates a port NM does not restore, after NM restarted: NM's claim that the port is
+    // attached already is not taken (NM shows the member it resumed from before its restart,
+    // then drops it). The default is activate(), for backends without that state.
+    virtual Profiles replug(const std::string& name) { return activate(name); }
     // Whether NM re-adds this port by itself after it restarts (its profiles autoconnect).
     virtual bool nm_restores(const std::string& /*name*/) const { return true; }
     // Deletes the port's profiles (NM removes the OVS port); returns what was deleted.

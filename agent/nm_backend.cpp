@@ -78,6 +78,10 @@ Backend::Profiles NmBackend::reactivate(const std::string& name) {
     return translate([&] { return to_profiles(ports_.reactivate(name)); });
 }
 
+Backend::Profiles NmBackend::replug(const std::string& name) {
+    return translate([&] { return to_profiles(ports_.replug(name)); });
+}
+
 nlohmann::json NmBackend::remove(const std::string& name) {
     return translate([&] {
         nm::DetachResult r = ports_.detach(name);

@@ -19,6 +19,7 @@ class NmBackend : public Backend {
     Profiles prepare(const std::string& name, const PortOptions& options, Origin origin) override;
     Profiles activate(const std::string& name) override;
     Profiles reactivate(const std::string& name) override;
+    Profiles replug(const std::string& name) override;
     bool nm_restores(const std::string& name) const override;
     nlohmann::json remove(const std::string& name) override;
     void set_options(const std::string& name, const PortOptions& options) override;

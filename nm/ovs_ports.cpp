@@ -351,7 +351,11 @@ std::optional<OvsPorts::Prepared> OvsPorts::take_prepared(const std::string& ifn
     return memo;
 }
 
-AttachResult OvsPorts::activate(const std::string& ifname) {
+AttachResult OvsPorts::activate(const std::string& ifname) { return activate_member(ifname, true); }
+
+AttachResult OvsPorts::replug(const std::string& ifname) { return activate_member(ifname, false); }
+
+AttachResult OvsPorts::activate_member(const std::string& ifname, bool take_claim) {
     std::optional<OwnedPort> port;
     std::optional<ConnectionInfo> bridge;
     if (std::optional<Prepared> memo = take_prepared(ifname)) {
@@ -416,7 +420,7 @@ AttachResult OvsPorts::activate(const std::string& ifname) {
     result.member_uuid = port->member->uuid;
     result.member_profile = port->member->path;
     result.member_type = port->member->type;
-    if (device.state == kStateActivated && device.active_connection != "/") {
+    if (take_claim && device.state == kStateActivated && device.active_connection != "/") {
         result.state = AttachState::Activated;
         result.active_connection = device.active_connection;
         result.was_active = true;

@@ -80,6 +80,11 @@ class OvsPorts {
     // activate() for a port NM calls attached although OVSDB has no row behind it: NM's port
     // device is deactivated first, so the activation writes the rows again.
     AttachResult reactivate(const std::string& ifname);
+    // activate() for a port NM does not restore itself, right after NM restarted. NM then
+    // resumes the member it had before (from its state file) and shows it ACTIVATED for a
+    // moment, but it drops that again along with the port's OVSDB rows: so the member is
+    // activated whatever NM shows, never reported as attached already.
+    AttachResult replug(const std::string& ifname);
     // Deletes the port's profiles (only the agent's own); NM removes the OVS port with them.
     // Throws NmError when the agent has no profile for `ifname`.
     DetachResult detach(const std::string& ifname);
@@ -100,6 +105,8 @@ class OvsPorts {
                                             const ConnectionInfo& bridge, const WireNames& wire,
                                             const Ownership& owner, bool assume_new = true);
     void ensure_bridge_active(const ConnectionInfo& bridge, Clock::time_point deadline);
+    // activate() and replug(); take_claim: a member NM shows ACTIVATED is taken as attached.
+    AttachResult activate_member(const std::string& ifname, bool take_claim);
     // The agent's profile of `role` for `name`: by its deterministic UUID (profile_uuid), else,
     // for profiles made by older versions with random UUIDs, by the UUID one listing found.
     std::optional<ConnectionInfo> find_owned(ProfileRole role, const std::string& name);

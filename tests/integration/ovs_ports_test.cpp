@@ -334,3 +334,32 @@ TEST_F(OvsPortsTest, WaitingForADeviceThatIsRemovedEndsAtOnce) {
 }
 
 }  // namespace
+
+namespace {
+
+// After NM restarts, it shows for a moment the member it resumed from before as ACTIVATED and
+// then drops it with the port's rows: replug() activates whatever NM shows, where activate()
+// takes NM's word that the port is attached already.
+TEST_F(OvsPortsTest, ReplugActivatesAMemberNmShowsAttachedWhereActivateTakesItsWord) {
+    add_veth("opav12");
+    ASSERT_TRUE(wait_until([&] { return client_->device_by_interface("opav12").has_value(); }));
+    nm::OvsPorts ports(*client_, kBridge);
+    const nm::AttachResult first = ports.attach({"opav12", {}, std::nullopt, "request"});
+    ASSERT_EQ(first.state, nm::AttachState::Activated);
+    ASSERT_TRUE(wait_until([] { return ovs_has_port("opav12"); }));
+
+    const nm::AttachResult again = ports.activate("opav12");
+    EXPECT_TRUE(again.was_active);
+    EXPECT_EQ(again.active_connection, first.active_connection);
+
+    const nm::AttachResult replugged = ports.replug("opav12");
+    EXPECT_FALSE(replugged.was_active);
+    EXPECT_EQ(replugged.state, nm::AttachState::Activated);
+    EXPECT_NE(replugged.active_connection, first.active_connection) << "not activated anew";
+    EXPECT_EQ(client_->device(replugged.device).state, nm::kStateActivated);
+    EXPECT_TRUE(wait_until([] { return ovs_has_port("opav12"); }));
+    const std::string ids = ovs_get("port", "opav12", "external_ids");
+    EXPECT_NE(ids.find("owner=ovs-port-agent"), std::string::npos) << ids;
+}
+
+}  // namespace

@@ -49,10 +49,12 @@ class FakeBackend : public agent::Backend {
         return p;
     }
     // Waits while the gate is closed, so tests can hold an activation "inside NM".
-    Profiles activate(const std::string& name) override {
+    Profiles activate(const std::string& name) override { return activate_as("activate", name); }
+    Profiles replug(const std::string& name) override { return activate_as("replug", name); }
+    Profiles activate_as(const std::string& call, const std::string& name) {
         {
             std::unique_lock lock(mutex);
-            calls.push_back("activate " + name);
+            calls.push_back(call + " " + name);
             ++in_activate;
             max_in_activate = std::max(max_in_activate, in_activate);
             changed.notify_all();

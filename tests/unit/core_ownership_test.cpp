@@ -173,9 +173,43 @@ TEST_F(CoreOwnershipTest, AfterNmReturnsOnlyThePortsNmDoesNotRestoreAreReplugged
     ASSERT_EQ(backend.count("activate ct0p0"), 1u);
     EXPECT_EQ(core->nm_returned(), 1u);
     ASSERT_TRUE(core->wait_idle(5s));
-    EXPECT_EQ(backend.count("activate veth300i0"), 2u);
+    EXPECT_EQ(backend.count("replug veth300i0"), 1u);
+    EXPECT_EQ(backend.count("activate veth300i0"), 1u) << "only the first attach";
     EXPECT_EQ(backend.count("activate ct0p0"), 1u) << "NM re-adds this one itself";
+    EXPECT_EQ(backend.count("replug ct0p0"), 0u);
     EXPECT_EQ(core->port("veth300i0")->state, PortState::Activated);
+    EXPECT_EQ(journal.count("port_attached"), 3u) << "the re-plug is an attach of its own";
+}
+
+// Right after its restart NM shows the member of a port it does not restore as ACTIVATED (it
+// resumes it from its state file, then drops it with the port's OVSDB rows). A reconcile that
+// lists NM before the re-plug runs must not take that claim and skip the re-plug.
+TEST(CoreReplug, AReconcileBeforeTheReplugDoesNotTakeNmsClaimOfAnAttach) {
+    FakeBackend backend;
+    FakeJournal journal;
+    Core core(backend, journal, CoreOptions{"ovsbr0", 1});  // one worker, held below
+    backend.not_restored_by_nm = {"veth300i0"};
+    backend.links = {"veth300i0", "veth301i0"};
+    core.link_appeared("veth300i0", LinkKind::Veth);
+    ASSERT_TRUE(core.wait_idle(5s));
+    ASSERT_EQ(core.port("veth300i0")->state, PortState::Activated);
+    {
+        std::lock_guard lock(backend.mutex);
+        backend.prepare_gate_closed = true;
+    }
+    core.link_appeared("veth301i0", LinkKind::Veth);  // the only worker waits inside NM
+    ASSERT_EQ(core.nm_returned(), 1u);                // queued behind it
+    // The fake's listing still says veth300i0 is attached: NM's claim after its restart.
+    ASSERT_TRUE(core.reconcile("networkmanager restarted"));
+    {
+        std::lock_guard lock(backend.mutex);
+        backend.prepare_gate_closed = false;
+        backend.changed.notify_all();
+    }
+    ASSERT_TRUE(core.wait_idle(5s));
+    EXPECT_EQ(backend.count("replug veth300i0"), 1u);
+    EXPECT_EQ(core.port("veth300i0")->state, PortState::Activated);
+    EXPECT_EQ(core.port("veth301i0")->state, PortState::Activated);
 }
 
 TEST(CoreDefaults, GuestOptionsApplyWhenTheRequestHasNone) {
