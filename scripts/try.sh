@@ -43,5 +43,8 @@ The agent now runs in the sandbox (Ctrl-C stops it). In another shell, as root:
   cat $dir/interfaces                                                         # the Proxmox block
   $agent -c $dir/config.toml ledger verify                                   # audit trail
 
+After Ctrl-C the sandbox stays up, so you can look around; to take it down:
+  OPA_SANDBOX=$OPA_SANDBOX scripts/sandbox.sh down
+
 HINT
 exec scripts/sandbox.sh exec "$agent" -c "$dir/config.toml" run
