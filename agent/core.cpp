@@ -320,19 +320,23 @@ Status Core::create_port(const std::string& name, const PortOptions& requested, 
     if (Status invalid = validate_request(name, requested); !invalid) return invalid;
     const PortOptions options = with_defaults(name, requested);
     if (Status invalid = validate_request(name, options); !invalid) return invalid;
-    if (Status refused = ready_for_change(); !refused) return refused;
+    // Asked before the lock (the journal is never called under it), reported after the checks
+    // that need no ledger: a port that exists is EEXIST whatever the ledger's state.
+    const Status refused = ready_for_change();
     {
         std::lock_guard lock(mutex_);
         if (stopping_) return {Errc::ShuttingDown, "the agent is shutting down"};
-        auto& slot = slots_[name];
-        if (slot && slot->view.state == PortState::External) {
+        auto it = slots_.find(name);
+        if (it != slots_.end() && it->second->view.state == PortState::External) {
             return {Errc::Exists, "port " + name + " is on bridge " + options_.bridge +
                                       " already, plugged by someone else (external); the agent "
                                       "leaves it alone"};
         }
-        if (slot && slot->desired_present) {
+        if (it != slots_.end() && it->second->desired_present) {
             return {Errc::Exists, "port " + name + " exists already"};
         }
+        if (!refused) return refused;
+        auto& slot = slots_[name];
         if (!slot) slot = new_slot(name);
         slot->desired_present = true;
         slot->desired_options = options;
@@ -355,7 +359,7 @@ Status Core::remove_port(const std::string& name) {
         return {*error == naming::IfnameError::kTooLong ? Errc::NameTooLong : Errc::InvalidName,
                 "invalid port name '" + name + "': " + std::string(naming::describe(*error))};
     }
-    if (Status refused = ready_for_change(); !refused) return refused;
+    const Status refused = ready_for_change();  // reported after the checks below
     {
         std::lock_guard lock(mutex_);
         auto it = slots_.find(name);
@@ -367,6 +371,7 @@ Status Core::remove_port(const std::string& name) {
         if (it == slots_.end() || !it->second->desired_present) {
             return {Errc::NotFound, "no port named " + name};
         }
+        if (!refused) return refused;
         it->second->desired_present = false;
         it->second->view.generation++;
         set_state(*it->second, PortState::Deactivating);
@@ -376,7 +381,7 @@ Status Core::remove_port(const std::string& name) {
 }
 
 Status Core::set_tag(const std::string& name, std::optional<std::uint16_t> tag) {
-    if (Status refused = ready_for_change(); !refused) return refused;
+    const Status refused = ready_for_change();  // reported after the checks below
     {
         std::lock_guard lock(mutex_);
         auto it = slots_.find(name);
@@ -391,6 +396,7 @@ Status Core::set_tag(const std::string& name, std::optional<std::uint16_t> tag) 
         PortOptions options = it->second->desired_options;
         options.tag = tag;
         if (Status invalid = validate_request(name, options); !invalid) return invalid;
+        if (!refused) return refused;
         it->second->desired_options = options;
         it->second->view.options = options;
         it->second->view.generation++;

@@ -212,6 +212,11 @@ class Service::Impl final : public sdbus::AdaptorInterfaces<dev::ovs::PortAgent1
                 throw ServiceError(ErrorKind::Failed,
                                    "this agent runs without a configuration file to reload.");
             }
+            // A reload is a change the ledger records (config_reloaded): refused, like the
+            // others, while that record could not be written.
+            if (agent::Status refused = core_.ready_for_change(); !refused) {
+                throw error_for(refused);
+            }
             try {
                 options_.reload_config();
             } catch (const ServiceError&) {

@@ -382,6 +382,31 @@ TEST_F(DbusService, BadArgumentsAreNamedErrorsAndChangeNothing) {
     EXPECT_EQ(backend.call_count(), calls_before);
 }
 
+// While the ledger cannot be written, every change is refused with LedgerUnwritable and changes
+// nothing, the reload included; questions that need no ledger still get their usual answers.
+TEST_F(DbusService, ChangesAreRefusedWhileTheLedgerCannotRecordThem) {
+    ASSERT_TRUE(run(gdbus_call("CreateContainerInterface", "veth100i0 ct 100")).ok());
+    ASSERT_TRUE(core->wait_idle(5s));
+    const auto ports_before = port_names();
+    journal.set_fault(JournalFault{ENOSPC, "No space left on device"});
+    for (const std::string& command :
+         {gdbus_call("CreateContainerInterface", "veth200i0 ct 200"),
+          gdbus_call("RemoveContainerInterface", "vi100"), gdbus_call("ReloadConfig")}) {
+        const std::string output =
+            expect_error(command, "dev.ovs.PortAgent1.Error.LedgerUnwritable");
+        EXPECT_NE(output.find("No space left on device"), std::string::npos) << output;
+    }
+    EXPECT_EQ(reloads.load(), 0);
+    EXPECT_EQ(port_names(), ports_before);
+    expect_error(gdbus_call("RemoveContainerInterface", "vi999"),
+                 "dev.ovs.PortAgent1.Error.NotFound");
+    EXPECT_TRUE(run(gdbus_call("Ping")).ok());
+
+    journal.set_fault(std::nullopt);
+    EXPECT_TRUE(run(gdbus_call("ReloadConfig")).ok());
+    EXPECT_EQ(reloads.load(), 1);
+}
+
 TEST_F(DbusService, UnprivilegedCallerMayReadButNotChange) {
     if (::geteuid() != 0) GTEST_SKIP() << "setpriv needs root";
     ASSERT_TRUE(run(gdbus_call("CreateContainerInterface", "veth100i0 ct 100")).ok());

@@ -6,8 +6,9 @@
 #   and no temporary file is left; once space returns the agent writes the block by itself (its
 #   5 s retry) and the next port lands in it too;
 # - ledger full: the first failed append is logged once; requested changes (mkdir, rmdir, a tag
-#   write, D-Bus RemoveContainerInterface) are refused with "No space left on device" and change
-#   nothing; a container's link still attaches (its entries are held in memory); the ledger keeps
+#   write, D-Bus RemoveContainerInterface and ReloadConfig) are refused with "No space left on
+#   device" (D-Bus: LedgerUnwritable) and change nothing, while mkdir of an existing port is still
+#   EEXIST; a container's link still attaches (its entries are held in memory); the ledger keeps
 #   only whole lines and verifies. Once space returns, the first mkdir goes through, the held
 #   entries come first, in order, with "held_since", then ledger_recovered; with no request, the
 #   agent's retry writes them within 5 s. The ledger verifies.
@@ -105,6 +106,13 @@ if sx gdbus call --system --dest dev.ovs.PortAgent1 --object-path /dev/ovs/PortA
 fi
 grep -q "dev.ovs.PortAgent1.Error.LedgerUnwritable: the ledger cannot be written (No space left on device): refusing a change that could not be audited" "$tmp/dbus.out" ||
     fail "RemoveContainerInterface: $(cat "$tmp/dbus.out")"
+sx gdbus call --system --dest dev.ovs.PortAgent1 --object-path /dev/ovs/PortAgent1 \
+    --method dev.ovs.PortAgent1.ReloadConfig >"$tmp/dbus.out" 2>&1 &&
+    fail "ReloadConfig succeeded with the ledger disk full"
+grep -q "dev.ovs.PortAgent1.Error.LedgerUnwritable" "$tmp/dbus.out" || fail "ReloadConfig: $(cat "$tmp/dbus.out")"
+# What needs no ledger is said as usual: mkdir of a port that exists is EEXIST, not ENOSPC.
+mkdir "$tmp/ports/dk0" 2>"$tmp/mkdir.err" && fail "mkdir of the existing dk0 succeeded"
+grep -q "File exists" "$tmp/mkdir.err" || fail "mkdir of the existing dk0: $(cat "$tmp/mkdir.err")"
 activated dk0 || fail "dk0 is no longer attached"
 # A container's link still attaches: its entries are held.
 sx ip link add vethdk5 type veth peer name pdk5

@@ -245,6 +245,12 @@ TEST_F(CoreTest, RequestsAreRefusedWhileTheJournalCannotRecordThem) {
     EXPECT_EQ(removed.to_errno(), ENOSPC);
     const Status tagged = core->set_tag("vi100", 20);
     EXPECT_EQ(tagged.code, Errc::LedgerUnwritable);
+    // What needs no ledger is said as usual: the port exists, is unknown, the tag is bad.
+    EXPECT_EQ(core->create_port("vi100", {}).code, Errc::Exists);
+    EXPECT_EQ(core->remove_port("vi102").code, Errc::NotFound);
+    EXPECT_EQ(core->set_tag("vi102", 20).code, Errc::NotFound);
+    EXPECT_EQ(core->set_tag("vi100", 4095).code, Errc::InvalidArgument);
+    EXPECT_EQ(core->create_port("vi/1", {}).code, Errc::InvalidName);
     ASSERT_TRUE(core->wait_idle(5s));
     auto port = core->port("vi100");
     ASSERT_TRUE(port);
