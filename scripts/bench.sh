@@ -18,7 +18,8 @@
 #                     floor (the same NM calls made directly), one port at a time and a burst, in
 #                     a fresh sandbox; run with the default debounce_ms (500) and with 0
 #   6. idle, attached the daemon as in 4, but its ports ATTACHED: 200 and then N veths
-#                     (veth{ID}i0, 100 per `ip -batch`) created and waited for until every port
+#                     (veth{ID}i0, 100 per `ip -batch`; each peer in a namespace of the guests'
+#                     side, as a container's end is) created and waited for until every port
 #                     is activated; wake-ups and RSS as in 4 (--attached-only: this part alone)
 #
 # Needs root (FUSE mounts, the sandbox). Env: OPA_BENCH_JOBS (build parallelism, default nproc),
@@ -107,8 +108,12 @@ fi
 tmp=$(mktemp -d /tmp/opa-bench-daemon-XXXXXX)
 chmod 0755 "$tmp"
 agent_pid=
+# Part 6's peers live here, outside the sandbox's namespace, as a container's end of its veth
+# lives in the container: NetworkManager does not see them.
+GUESTS_NETNS=$OPA_SANDBOX-guests
 cleanup() {
     set +e
+    ip netns del "$GUESTS_NETNS" 2>/dev/null
     if [ -n "$agent_pid" ]; then
         kill -TERM "$agent_pid" 2>/dev/null
         wait "$agent_pid" 2>/dev/null
@@ -262,7 +267,7 @@ attach_links() {
     for ((i = first; i <= last; i += 100)); do
         : >"$tmp/links.batch"
         for ((j = i; j <= last && j < i + 100; j++)); do
-            echo "link add veth${j}i0 type veth peer name veth${j}i0p" >>"$tmp/links.batch"
+            echo "link add veth${j}i0 type veth peer name veth${j}i0p netns $GUESTS_NETNS" >>"$tmp/links.batch"
         done
         "$SANDBOX" exec ip -batch "$tmp/links.batch"
         want=$((had + j - first))
@@ -286,8 +291,12 @@ if [ "$RUN_ATTACHED" = 1 ]; then
     out ""
     out "# part 6: a fresh sandbox, setup-bridge, ovs-port-agent run (include_prefixes = [\"veth\"],"
     out "# datapath netdev, default debounce_ms); ports ATTACHED: one veth pair each, the agent"
-    out "# attaches veth{ID}i0 (the peer veth{ID}i0p is never a port); load average: $(cut -d' ' -f1-3 /proc/loadavg)"
+    out "# attaches veth{ID}i0; the peer veth{ID}i0p is in namespace $GUESTS_NETNS, as a container's"
+    out "# end is in the container (in the sandbox's own namespace NM would manage 1,000 idle peers and"
+    out "# re-check each of them for autoconnect on every profile added); load average: $(cut -d' ' -f1-3 /proc/loadavg)"
     start_agent "$tmp/attached.toml"
+    ip netns del "$GUESTS_NETNS" 2>/dev/null || true
+    ip netns add "$GUESTS_NETNS"
     measure "0 ports"
     attach_links 1000 1199 "$ATTACH_LIMIT"
     measure "$(activated_count) attached ports"
@@ -299,5 +308,6 @@ if [ "$RUN_ATTACHED" = 1 ]; then
     out "# agent log warnings/errors: $(grep -ciE 'warn|error' "$tmp/agent.log" || true)"
     grep -iE 'warn|error' "$tmp/agent.log" | head -n 5 | sed 's/^/# agent: /' | tee -a "$OUT" || true
     stop_agent
+    ip netns del "$GUESTS_NETNS"  # and with it every peer, so every veth
 fi
 echo "bench: figures written to $OUT" >&2
