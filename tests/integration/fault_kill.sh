@@ -27,6 +27,22 @@ sx bash -c "for i in \$(seq 0 $((links - 1))); do ip link add fk\$i type veth pe
 start_agent
 
 # The operations at which the agent is killed, while the operation runs.
+# A tree operation that hangs fails the test at once, with what the agent's threads wait on and
+# its log, instead of running into ctest's timeout with no word (seen once in a CI run).
+hung() {
+    local pid t
+    pid=$(pgrep -f "$AGENT -c $tmp/config.toml run" | head -n 1)
+    if [ -n "$pid" ]; then
+        for t in /proc/"$pid"/task/*; do echo "  $(cat "$t/comm" 2>/dev/null): $(cat "$t/wchan" 2>/dev/null)"; done >&2
+    fi
+    fail "op $op ($*) hung for 60 s"
+}
+timed_op() {
+    local rc=0
+    timeout -s KILL 60 "$@" 2>/dev/null || rc=$?
+    [ "$rc" != 137 ] || hung "$@"
+    return "$rc"
+}
 declare -A kill_at=()
 while [ ${#kill_at[@]} -lt "$kills" ]; do kill_at[$((RANDOM % ops))]=1; done
 note "kills during operations: $(printf '%s\n' "${!kill_at[@]}" | sort -n | tr '\n' ' ')"
@@ -37,7 +53,7 @@ for op in $(seq 0 $((ops - 1))); do
     name=fk$((RANDOM % links))
     if [ -d "$tmp/ports/$name" ]; then cmd=(rmdir "$tmp/ports/$name"); else cmd=(mkdir "$tmp/ports/$name"); fi
     if [ -n "${kill_at[$op]:-}" ]; then
-        "${cmd[@]}" 2>/dev/null &
+        timeout -s KILL 60 "${cmd[@]}" 2>/dev/null &
         op_pid=$!
         delay_ms=$((RANDOM % 400))
         # The kill lands at a random moment of the operation or of the work it started; this
@@ -45,7 +61,10 @@ for op in $(seq 0 $((ops - 1))); do
         sleep "$(printf '0.%03d' "$delay_ms")"
         note "op $op (${cmd[0]} $name): SIGKILL after ${delay_ms} ms"
         kill_agent
-        wait "$op_pid" 2>/dev/null || failed_ops=$((failed_ops + 1))
+        rc=0
+        wait "$op_pid" 2>/dev/null || rc=$?
+        [ "$rc" != 137 ] || hung "${cmd[@]}"
+        [ "$rc" = 0 ] || failed_ops=$((failed_ops + 1))
         if [ "$torn_written" = 0 ]; then
             # A kill in the middle of a ledger write: a last line without its newline.
             printf '{"action":"port_attached","details":{"port":"fk' >>"$tmp/ledger.jsonl"
@@ -56,7 +75,7 @@ for op in $(seq 0 $((ops - 1))); do
         [ "$(grep -c "mountpoint $tmp/ports: stale mount removed" "$tmp/agent.log")" = "$restarts" ] ||
             fail "restart $restarts did not report removing the stale mount"
     else
-        "${cmd[@]}" 2>/dev/null || failed_ops=$((failed_ops + 1))
+        timed_op "${cmd[@]}" || failed_ops=$((failed_ops + 1))
     fi
 done
 note "$ops operations, $restarts kills and restarts, $failed_ops operations failed (expected near a kill)"

@@ -205,7 +205,9 @@ TEST_F(NetwatchLinks, InitialDumpReportsLinksThatAlreadyExist) {
         << seen.dump();
     collect_for(watcher, seen, 300ms);
     EXPECT_EQ(seen.events, std::vector<std::string>{"appeared nwv7"}) << seen.dump();
-    EXPECT_EQ(watcher.dumps_completed(), 1U);
+    // One dump, or more: a dump the kernel flags as interrupted by a concurrent change in this
+    // namespace is made again (seen once in CI: 2).
+    EXPECT_GE(watcher.dumps_completed(), 1U);
     const auto links = watcher.included_links();
     EXPECT_TRUE(std::any_of(links.begin(), links.end(),
                             [](const LinkSnapshot& l) { return l.name == "nwv7"; }));
