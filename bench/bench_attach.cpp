@@ -44,7 +44,7 @@
 #include <set>
 #include <thread>
 
-#include <sdbus-c++/sdbus-c++.h>
+#include "bus/sdbus_compat.hpp"
 
 #include "bench/bench_report.hpp"
 #include "nm/profiles.hpp"
@@ -111,14 +111,10 @@ class Observer {
     Observer() {
         bus_ = sdbus::createSystemBusConnection();
         resolver_bus_ = sdbus::createSystemBusConnection();
-        bus_->addMatch(
-            std::string("type='signal',sender='") + kNm + "',interface='" + kDeviceIface +
-                "',member='StateChanged'",
-            [this](sdbus::Message& m) { on_state(m); }, sdbus::floating_slot);
-        bus_->addMatch(
-            std::string("type='signal',sender='") + kNm + "',interface='" + kNm +
-                "',member='DeviceAdded'",
-            [this](sdbus::Message& m) { on_added(m); }, sdbus::floating_slot);
+        opa::bus::add_match(*bus_, opa::bus::signal_rule(kNm, kDeviceIface, "StateChanged"),
+                            [this](sdbus::Message& m) { on_state(m); });
+        opa::bus::add_match(*bus_, opa::bus::signal_rule(kNm, kNm, "DeviceAdded"),
+                            [this](sdbus::Message& m) { on_added(m); });
         bus_->enterEventLoopAsync();
         resolver_ = std::thread([this] { resolve_loop(); });
         start_monitor();
@@ -198,7 +194,7 @@ class Observer {
             lock.unlock();
             std::string name;
             try {
-                auto proxy = sdbus::createProxy(*resolver_bus_, kNm, path);
+                auto proxy = opa::bus::make_proxy(*resolver_bus_, kNm, path);
                 const auto type =
                     proxy->getProperty("DeviceType").onInterface(kDeviceIface).get<std::uint32_t>();
                 if (type == kDeviceVeth) {
@@ -298,7 +294,7 @@ class Floor {
             ethernet_member_profile(name, member, port.uuid, std::nullopt, wire_);
         port_settings["connection"]["id"] = sdbus::Variant("bench-floor:port:" + name);
         member_settings["connection"]["id"] = sdbus::Variant("bench-floor:member:" + name);
-        auto settings = sdbus::createProxy(bus, kNm, kSettingsPath);
+        auto settings = opa::bus::make_proxy(bus, kNm, kSettingsPath);
         Made made;
         made.port_path = add(*settings, port_settings);
         made.member_path = add(*settings, member_settings);
@@ -317,7 +313,7 @@ class Floor {
                 deadline)) {
             throw std::runtime_error("floor: NM never showed device " + name);
         }
-        auto manager = sdbus::createProxy(bus, kNm, kNmPath);
+        auto manager = opa::bus::make_proxy(bus, kNm, kNmPath);
         sdbus::ObjectPath active;
         manager->callMethod("ActivateConnection")
             .onInterface(kNm)
@@ -328,7 +324,7 @@ class Floor {
     static void remove(sdbus::IConnection& bus, const Made& made) {
         for (const std::string& path : {made.member_path, made.port_path}) {
             try {
-                sdbus::createProxy(bus, kNm, path)
+                opa::bus::make_proxy(bus, kNm, path)
                     ->callMethod("Delete")
                     .onInterface(kConnectionIface);
             } catch (const sdbus::Error&) {
@@ -352,7 +348,7 @@ class Floor {
 
 // The agent's profiles of `name` are gone (their UUIDs are derived from the name).
 bool agent_profiles_gone(sdbus::IConnection& bus, const std::string& name) {
-    auto settings = sdbus::createProxy(bus, kNm, kSettingsPath);
+    auto settings = opa::bus::make_proxy(bus, kNm, kSettingsPath);
     for (auto role : {opa::nm::ProfileRole::Port, opa::nm::ProfileRole::Member}) {
         try {
             sdbus::ObjectPath path;
@@ -532,14 +528,14 @@ std::string ms(double seconds) { return fixed(seconds * 1000, 1) + " ms"; }
 
 std::pair<std::string, opa::nm::WireNames> bridge_and_wire(sdbus::IConnection& bus,
                                                            const std::string& bridge) {
-    auto manager = sdbus::createProxy(bus, kNm, kNmPath);
+    auto manager = opa::bus::make_proxy(bus, kNm, kNmPath);
     const auto version = manager->getProperty("Version").onInterface(kNm).get<std::string>();
-    auto settings = sdbus::createProxy(bus, kNm, kSettingsPath);
+    auto settings = opa::bus::make_proxy(bus, kNm, kSettingsPath);
     std::vector<sdbus::ObjectPath> paths;
     settings->callMethod("ListConnections").onInterface(kSettingsIface).storeResultsTo(paths);
     for (const auto& path : paths) {
         opa::nm::Settings s;
-        sdbus::createProxy(bus, kNm, path)
+        opa::bus::make_proxy(bus, kNm, path)
             ->callMethod("GetSettings")
             .onInterface(kConnectionIface)
             .storeResultsTo(s);

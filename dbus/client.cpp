@@ -1,6 +1,6 @@
 #include "dbus/client.hpp"
 
-#include <sdbus-c++/sdbus-c++.h>
+#include "bus/sdbus_compat.hpp"
 
 // Generated at build time from dbus/dev.ovs.PortAgent1.xml.
 #include "dev_ovs_PortAgent1_proxy.h"
@@ -48,7 +48,7 @@ auto calling(std::string_view method, Call&& call) -> decltype(call()) {
 class AgentClient::Proxy final : public sdbus::ProxyInterfaces<dev::ovs::PortAgent1_proxy> {
   public:
     explicit Proxy(sdbus::IConnection& connection)
-        : ProxyInterfaces(connection, kBusName, kObjectPath) {}
+        : ProxyInterfaces(connection, bus::ServiceName(kBusName), sdbus::ObjectPath(kObjectPath)) {}
     ~Proxy() = default;
 
   private:

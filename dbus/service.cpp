@@ -1,6 +1,5 @@
 #include "dbus/service.hpp"
 
-#include <sdbus-c++/sdbus-c++.h>
 #include <algorithm>
 #include <chrono>
 #include <condition_variable>
@@ -11,6 +10,7 @@
 #include <thread>
 #include <tuple>
 #include <vector>
+#include "bus/sdbus_compat.hpp"
 
 #include "agent/core.hpp"
 #include "dbus/errors.hpp"
@@ -31,12 +31,12 @@ auto at_bus_boundary(Body&& body) -> decltype(body()) {
     try {
         return body();
     } catch (const ServiceError& error) {
-        throw sdbus::Error(error_name(error.kind()), error.what());
+        throw bus::make_error(error_name(error.kind()), error.what());
     } catch (const std::exception& error) {
-        throw sdbus::Error(error_name(ErrorKind::Failed),
-                           std::string("internal error: ") + error.what() + ".");
+        throw bus::make_error(error_name(ErrorKind::Failed),
+                              std::string("internal error: ") + error.what() + ".");
     } catch (...) {
-        throw sdbus::Error(error_name(ErrorKind::Failed), "internal error.");
+        throw bus::make_error(error_name(ErrorKind::Failed), "internal error.");
     }
 }
 
@@ -118,7 +118,7 @@ class SignalQueue {
 class Service::Impl final : public sdbus::AdaptorInterfaces<dev::ovs::PortAgent1_adaptor> {
   public:
     Impl(sdbus::IConnection& connection, agent::Core& core, ServiceOptions options)
-        : AdaptorInterfaces(connection, kObjectPath),
+        : AdaptorInterfaces(connection, sdbus::ObjectPath(kObjectPath)),
           connection_(connection),
           core_(core),
           options_(std::move(options)),
@@ -136,7 +136,7 @@ class Service::Impl final : public sdbus::AdaptorInterfaces<dev::ovs::PortAgent1
     ~Impl() {
         if (name_requested_) {
             try {
-                connection_.releaseName(kBusName);
+                bus::release_name(connection_, kBusName);
             } catch (const sdbus::Error&) {
                 // The connection is closing anyway; the bus drops the name with it.
             }
@@ -149,7 +149,7 @@ class Service::Impl final : public sdbus::AdaptorInterfaces<dev::ovs::PortAgent1
     }
 
     void request_name() {
-        connection_.requestName(kBusName);
+        bus::request_name(connection_, kBusName);
         name_requested_ = true;
     }
 
@@ -323,10 +323,8 @@ class Service::Impl final : public sdbus::AdaptorInterfaces<dev::ovs::PortAgent1
 
     // The uid the bus daemon vouches for (GetConnectionCredentials of the sender), or nullopt.
     std::optional<uid_t> caller_uid() const {
-        const sdbus::Message* message = getObject().getCurrentlyProcessedMessage();
-        if (message == nullptr) return std::nullopt;
         try {
-            return message->getCredsUid();
+            return bus::current_caller_uid(getObject());
         } catch (const sdbus::Error&) {
             return std::nullopt;
         }
@@ -339,11 +337,11 @@ class Service::Impl final : public sdbus::AdaptorInterfaces<dev::ovs::PortAgent1
                 switch (event->kind) {
                     case Event::Kind::Added:
                         emitPortAdded(event->name);
-                        getObject().emitPropertiesChangedSignal(kInterface, {"PortCount"});
+                        bus::emit_property_changed(getObject(), kInterface, "PortCount");
                         break;
                     case Event::Kind::Removed:
                         emitPortRemoved(event->name);
-                        getObject().emitPropertiesChangedSignal(kInterface, {"PortCount"});
+                        bus::emit_property_changed(getObject(), kInterface, "PortCount");
                         break;
                     case Event::Kind::StateChanged:
                         emitPortStateChanged(event->name, event->state);

@@ -6,7 +6,7 @@
 #include <set>
 #include <tuple>
 
-#include <sdbus-c++/sdbus-c++.h>
+#include "bus/sdbus_compat.hpp"
 
 namespace opa::nm {
 namespace {
@@ -220,33 +220,23 @@ NmClient::NmClient() : signals_(std::make_unique<SignalState>()) {
     } catch (const sdbus::Error& error) {
         throw NmError("cannot connect to " + bus_address_for_humans() + ": " + error.getMessage());
     }
-    manager_ = sdbus::createProxy(*bus_, kBusName, kObjectPath);
-    manager_->finishRegistration();
-    settings_ = sdbus::createProxy(*bus_, kBusName, kSettingsPath);
-    settings_->finishRegistration();
+    manager_ = bus::make_proxy(*bus_, kBusName, kObjectPath);
+    settings_ = bus::make_proxy(*bus_, kBusName, kSettingsPath);
     // Match rules on the well-known name: the bus delivers the signals of whoever owns it, also
     // after a restart of NetworkManager.
-    bus_->addMatch(
-        std::string("type='signal',sender='") + kBusName + "',interface='" + kDeviceInterface +
-            "',member='StateChanged'",
-        [this](sdbus::Message& m) { on_device_state_changed(m); }, sdbus::floating_slot);
-    bus_->addMatch(
-        std::string("type='signal',sender='") + kBusName + "',interface='" + kActiveInterface +
-            "',member='StateChanged'",
-        [this](sdbus::Message&) { on_any_change(); }, sdbus::floating_slot);
+    bus::add_match(*bus_, bus::signal_rule(kBusName, kDeviceInterface, "StateChanged"),
+                   [this](sdbus::Message& m) { on_device_state_changed(m); });
+    bus::add_match(*bus_, bus::signal_rule(kBusName, kActiveInterface, "StateChanged"),
+                   [this](sdbus::Message&) { on_any_change(); });
     // A new device (a link NM has just seen) is a change waiters may be waiting for.
-    bus_->addMatch(
-        std::string("type='signal',sender='") + kBusName + "',interface='" + kInterface +
-            "',member='DeviceAdded'",
-        [this](sdbus::Message&) { on_any_change(); }, sdbus::floating_slot);
-    bus_->addMatch(
-        std::string("type='signal',sender='") + kBusName + "',interface='" + kInterface +
-            "',member='DeviceRemoved'",
-        [this](sdbus::Message& m) { on_device_removed(m); }, sdbus::floating_slot);
-    bus_->addMatch(
-        std::string("type='signal',sender='") + kDbusName +
-            "',interface='org.freedesktop.DBus',member='NameOwnerChanged',arg0='" + kBusName + "'",
-        [this](sdbus::Message& m) { on_name_owner_changed(m); }, sdbus::floating_slot);
+    bus::add_match(*bus_, bus::signal_rule(kBusName, kInterface, "DeviceAdded"),
+                   [this](sdbus::Message&) { on_any_change(); });
+    bus::add_match(*bus_, bus::signal_rule(kBusName, kInterface, "DeviceRemoved"),
+                   [this](sdbus::Message& m) { on_device_removed(m); });
+    bus::add_match(*bus_,
+                   bus::signal_rule(kDbusName, "org.freedesktop.DBus", "NameOwnerChanged") +
+                       ",arg0='" + kBusName + "'",
+                   [this](sdbus::Message& m) { on_name_owner_changed(m); });
     bus_->enterEventLoopAsync();
 }
 
@@ -403,8 +393,7 @@ void NmClient::on_nm_owner_changed(std::function<void(bool)> callback) {
 template <typename T>
 T NmClient::get_property(const std::string& path, const char* interface, const char* name) {
     return nm_call("reading " + std::string(name) + " of " + path, [&] {
-        auto proxy = sdbus::createProxy(*bus_, kBusName, path);
-        proxy->finishRegistration();
+        auto proxy = bus::make_proxy(*bus_, kBusName, path);
         return proxy->getProperty(name).onInterface(interface).get<T>();
     });
 }
@@ -449,8 +438,7 @@ std::string NmClient::introspect() {
 
 bool NmClient::nm_running() {
     try {
-        auto dbus = sdbus::createProxy(*bus_, kDbusName, kDbusPath);
-        dbus->finishRegistration();
+        auto dbus = bus::make_proxy(*bus_, kDbusName, kDbusPath);
         bool has_owner = false;
         dbus->callMethod("NameHasOwner")
             .onInterface("org.freedesktop.DBus")
@@ -492,8 +480,7 @@ std::optional<std::string> NmClient::add_connection_if_new(const Settings& setti
 void NmClient::update_connection(const std::string& path, const Settings& settings,
                                  bool in_memory) {
     nm_call("updating profile " + path, [&] {
-        auto proxy = sdbus::createProxy(*bus_, kBusName, path);
-        proxy->finishRegistration();
+        auto proxy = bus::make_proxy(*bus_, kBusName, path);
         std::map<std::string, sdbus::Variant> result;
         const std::uint32_t flags = in_memory ? 0x2 : 0x1;  // IN_MEMORY | TO_DISK
         proxy->callMethod("Update2")
@@ -505,16 +492,14 @@ void NmClient::update_connection(const std::string& path, const Settings& settin
 
 void NmClient::delete_connection(const std::string& path) {
     nm_call("deleting profile " + path, [&] {
-        auto proxy = sdbus::createProxy(*bus_, kBusName, path);
-        proxy->finishRegistration();
+        auto proxy = bus::make_proxy(*bus_, kBusName, path);
         proxy->callMethod("Delete").onInterface(kConnectionInterface);
     });
 }
 
 Settings NmClient::get_settings(const std::string& path) {
     return nm_call("reading profile " + path, [&] {
-        auto proxy = sdbus::createProxy(*bus_, kBusName, path);
-        proxy->finishRegistration();
+        auto proxy = bus::make_proxy(*bus_, kBusName, path);
         Settings settings;
         proxy->callMethod("GetSettings").onInterface(kConnectionInterface).storeResultsTo(settings);
         return settings;
@@ -535,8 +520,7 @@ std::optional<ConnectionInfo> NmClient::connection_info(const std::string& path)
     Settings settings;
     bool unsaved = false;
     try {
-        auto proxy = sdbus::createProxy(*bus_, kBusName, path);
-        proxy->finishRegistration();
+        auto proxy = bus::make_proxy(*bus_, kBusName, path);
         proxy->callMethod("GetSettings").onInterface(kConnectionInterface).storeResultsTo(settings);
         unsaved = proxy->getProperty("Unsaved").onInterface(kConnectionInterface).get<bool>();
     } catch (const sdbus::Error& error) {
@@ -620,8 +604,7 @@ std::vector<std::string> NmClient::all_devices() {
 
 DeviceInfo NmClient::device(const std::string& path) {
     return nm_call("reading device " + path, [&] {
-        auto proxy = sdbus::createProxy(*bus_, kBusName, path);
-        proxy->finishRegistration();
+        auto proxy = bus::make_proxy(*bus_, kBusName, path);
         std::map<std::string, sdbus::Variant> props;
         proxy->callMethod("GetAll")
             .onInterface(kPropertiesInterface)
@@ -718,8 +701,7 @@ Ip4Info NmClient::ip4_config(const std::string& device_path) {
 
 TunProperties NmClient::tun_properties(const std::string& device_path) {
     return nm_call("reading tun properties of " + device_path, [&] {
-        auto proxy = sdbus::createProxy(*bus_, kBusName, device_path);
-        proxy->finishRegistration();
+        auto proxy = bus::make_proxy(*bus_, kBusName, device_path);
         std::map<std::string, sdbus::Variant> props;
         proxy->callMethod("GetAll")
             .onInterface(kPropertiesInterface)

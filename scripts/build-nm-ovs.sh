@@ -13,7 +13,8 @@
 #        NM_OVS_WORK    source and build dir  (default /var/cache/ovs-port-agent/nm-build)
 #        NM_OVS_DEB_VERSION  Debian version to build (default: the host's network-manager package)
 # A finished build is cached: a second run only re-checks it and takes seconds.
-set -euo pipefail
+set -Eeuo pipefail
+trap 'echo "build-nm-ovs: FAILED (exit $?) at line $LINENO: $BASH_COMMAND" >&2' ERR
 
 t_start=$(date +%s)
 say() { echo "build-nm-ovs: $*"; }
@@ -181,19 +182,30 @@ if [ ! -f "$BUILD/build.ninja" ] || ! grep -q -- "--prefix=$PREFIX" "$BUILD/meso
     rm -rf "$BUILD"
     say "meson setup"
     # localstatedir=/var compiles in /run/openvswitch/db.sock and /run/NetworkManager.
+    # What to leave out. NM's options change between versions (1.52 has no dhcpcanon, 1.42 no
+    # nbft): only the options this source knows are passed.
+    wanted=(-Dreadline=none -Dovs=true -Dcrypto=null
+        -Dintrospection=false -Ddocs=false -Dtests=no -Dppp=false -Dmodem_manager=false
+        -Dwifi=false -Diwd=false -Dbluez5_dun=false -Dteamdctl=false -Dofono=false
+        -Dselinux=false -Dlibaudit=no -Dnmtui=false -Dnmcli=false -Dnm_cloud_setup=false
+        -Dqt=false -Dlibpsl=false -Dconcheck=false -Debpf=false -Dvapi=false -Dnbft=false
+        -Dsession_tracking=no -Dsession_tracking_consolekit=false -Dsuspend_resume=systemd
+        -Dpolkit=false -Dconfig_plugins_default=keyfile -Difupdown=false -Dnetconfig=no
+        -Dresolvconf=no -Ddhclient=no -Ddhcpcd=no -Ddhcpcanon=no -Dmodify_system=false
+        -Dfirewalld_zone=false -Dsystemdsystemunitdir=no -Dudev_dir=no
+        -Ddbus_conf_dir="$PREFIX/share/dbus-1/system.d")
+    options_file=$SRC/meson.options
+    [ -f "$options_file" ] || options_file=$SRC/meson_options.txt
+    [ -f "$options_file" ] || die "no meson options file in $SRC"
+    options=()
+    for o in "${wanted[@]}"; do
+        name=${o#-D}
+        name=${name%%=*}
+        if grep -q "option('$name'" "$options_file"; then options+=("$o"); fi
+    done
     meson setup "$BUILD" "$SRC" \
         --prefix="$PREFIX" --sysconfdir=/etc --localstatedir=/var \
-        --libdir=lib --buildtype=plain -Dreadline=none \
-        -Dovs=true -Dcrypto=null \
-        -Dintrospection=false -Ddocs=false -Dtests=no -Dppp=false -Dmodem_manager=false \
-        -Dwifi=false -Diwd=false -Dbluez5_dun=false -Dteamdctl=false -Dofono=false \
-        -Dselinux=false -Dlibaudit=no -Dnmtui=false -Dnmcli=false -Dnm_cloud_setup=false \
-        -Dqt=false -Dlibpsl=false -Dconcheck=false -Debpf=false -Dvapi=false \
-        -Dsession_tracking=no -Dsession_tracking_consolekit=false -Dsuspend_resume=systemd \
-        -Dpolkit=false -Dconfig_plugins_default=keyfile -Difupdown=false -Dnetconfig=no \
-        -Dresolvconf=no -Ddhclient=no -Ddhcpcd=no -Ddhcpcanon=no -Dmodify_system=false \
-        -Dfirewalld_zone=false -Dsystemdsystemunitdir=no -Dudev_dir=no \
-        -Ddbus_conf_dir="$PREFIX/share/dbus-1/system.d" >"$WORK/meson-setup.log" 2>&1 \
+        --libdir=lib --buildtype=plain "${options[@]}" >"$WORK/meson-setup.log" 2>&1 \
         || { tail -n 30 "$WORK/meson-setup.log" >&2; die "meson setup failed (log: $WORK/meson-setup.log)"; }
 fi
 t2=$(date +%s)

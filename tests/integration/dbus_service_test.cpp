@@ -9,7 +9,6 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include <sdbus-c++/sdbus-c++.h>
 #include <algorithm>
 #include <atomic>
 #include <condition_variable>
@@ -21,6 +20,7 @@
 #include <regex>
 #include <set>
 #include <sstream>
+#include "bus/sdbus_compat.hpp"
 
 #include "agent/core.hpp"
 #include "dbus/client.hpp"
@@ -532,26 +532,26 @@ TEST_F(DbusService, IntrospectionMatchesTheXmlInTheTree) {
 
 TEST_F(DbusService, SignalsFollowTheCore) {
     auto listener_connection = sdbus::createSystemBusConnection();
-    auto proxy =
-        sdbus::createProxy(*listener_connection, opa::dbus::kBusName, opa::dbus::kObjectPath);
     std::mutex mutex;
     std::vector<std::string> received;
     auto record = [&](std::string event) {
         std::lock_guard lock(mutex);
         received.push_back(std::move(event));
     };
-    proxy->uponSignal("PortAdded")
-        .onInterface(opa::dbus::kInterface)
-        .call([&](const std::string& name) { record("added " + name); });
-    proxy->uponSignal("PortRemoved")
-        .onInterface(opa::dbus::kInterface)
-        .call([&](const std::string& name) { record("removed " + name); });
-    proxy->uponSignal("PortStateChanged")
-        .onInterface(opa::dbus::kInterface)
-        .call([&](const std::string& name, const std::string& state) {
-            record("state " + name + " " + state);
-        });
-    proxy->finishRegistration();  // the match rules are in place when this returns
+    auto proxy = opa::bus::make_signal_proxy(
+        *listener_connection, opa::dbus::kBusName, opa::dbus::kObjectPath, [&](sdbus::IProxy& p) {
+            p.uponSignal("PortAdded")
+                .onInterface(opa::dbus::kInterface)
+                .call([&](const std::string& name) { record("added " + name); });
+            p.uponSignal("PortRemoved")
+                .onInterface(opa::dbus::kInterface)
+                .call([&](const std::string& name) { record("removed " + name); });
+            p.uponSignal("PortStateChanged")
+                .onInterface(opa::dbus::kInterface)
+                .call([&](const std::string& name, const std::string& state) {
+                    record("state " + name + " " + state);
+                });
+        });  // the match rules are in place when this returns
     listener_connection->enterEventLoopAsync();
 
     // Waits until `event` arrived; signals come in the order the registry changed.

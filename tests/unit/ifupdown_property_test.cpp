@@ -3,6 +3,7 @@
 // block of ours at a random place or none, and random port sets.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <random>
 #include <string>
 #include <vector>
