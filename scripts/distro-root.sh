@@ -46,8 +46,9 @@ host_mirror() {
 # install-deps.sh it was made with, so a changed package list installs again.
 stamp_for() { echo "$root/.opa-ready-$(sha256sum "$HERE/install-deps.sh" | cut -c1-16)"; }
 
-# Runs CMD in the root. The root becomes a mount point of its own first: a plain chroot breaks
-# `unshare --mount --propagation private` inside it (the sandbox uses that).
+# Runs CMD in the root, made the root of a mount namespace of its own with pivot_root: under a
+# plain chroot, `unshare --mount --propagation private` fails and `nsenter -m` lands in the
+# host's tree (the sandbox uses both).
 enter() {
     unshare --mount --propagation private -- /bin/bash -Eeuo pipefail -c '
         root=$1 src=$2; shift 2
@@ -61,7 +62,12 @@ enter() {
         mkdir -p "$root$src"
         mount --bind "$src" "$root$src"
         cp /etc/resolv.conf "$root/etc/resolv.conf" 2>/dev/null || true
-        exec chroot "$root" /usr/bin/env -i PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin \
+        mkdir -p "$root/.opa-oldroot"
+        cd "$root"
+        pivot_root . .opa-oldroot
+        cd /
+        umount -l /.opa-oldroot
+        exec /usr/bin/env -i PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin \
             HOME=/root LANG=C.UTF-8 TERM="${TERM:-dumb}" ${CI:+CI=$CI} "$@"
     ' opa-root "$root" "$SRC" "$@"
 }

@@ -6,30 +6,33 @@
 #
 #   scripts/fuzz.sh [TARGET...]     default: every target
 #
-# Env: OPA_FUZZ_SECONDS (per target, default 60), OPA_JOBS (build jobs, default nproc).
+# Env: OPA_BUILD_PREFIX, OPA_FUZZ_SECONDS (per target, default 60), OPA_JOBS (build jobs, default nproc).
 # New inputs that found coverage go to build-fuzz/corpus/<target>/, not into the source tree.
-set -euo pipefail
+set -Eeuo pipefail
+trap 'echo "fuzz: FAILED (exit $?) at line $LINENO: $BASH_COMMAND" >&2' ERR
 cd "$(dirname "$(readlink -f "$0")")/.."
+# OPA_BUILD_PREFIX (default build-): test.sh gives each Debian release build trees of its own.
+B=${OPA_BUILD_PREFIX:-build-}fuzz
 seconds=${OPA_FUZZ_SECONDS:-60}
 jobs=${OPA_JOBS:-$(nproc)}
 targets=("$@")
 [ ${#targets[@]} -gt 0 ] || targets=(config interfaces ledger_verify ledger_line naming proxmox_config)
 
-echo "== build-fuzz: configure and compile (clang, libFuzzer, ASan + UBSan)"
-cmake -S . -B build-fuzz -DCMAKE_CXX_COMPILER=clang++ -DCMAKE_BUILD_TYPE=RelWithDebInfo \
+echo "== $B: configure and compile (clang, libFuzzer, ASan + UBSan)"
+cmake -S . -B "$B" -DCMAKE_CXX_COMPILER=clang++ -DCMAKE_BUILD_TYPE=RelWithDebInfo \
     -DOPA_FUZZ=ON -DOPA_BUILD_TESTS=OFF >/dev/null
-cmake --build build-fuzz --target fuzz -j "$jobs"
+cmake --build "$B" --target fuzz -j "$jobs"
 
 failed=()
 for t in "${targets[@]}"; do
-    binary=build-fuzz/tests/fuzz/fuzz_$t
+    binary=$B/tests/fuzz/fuzz_$t
     seeds=tests/fuzz/corpus/$t
-    work=build-fuzz/corpus/$t
-    artifacts=build-fuzz/artifacts/$t
+    work="$B"/corpus/$t
+    artifacts="$B"/artifacts/$t
     [ -x "$binary" ] && [ -d "$seeds" ] || { echo "fuzz: unknown target '$t'" >&2; exit 2; }
     mkdir -p "$work" "$artifacts"
     echo "== fuzz_$t: ${seconds} s"
-    log=build-fuzz/fuzz_$t.log
+    log="$B"/fuzz_$t.log
     # The first corpus directory receives new inputs; the seeds are only read.
     if ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
         UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
