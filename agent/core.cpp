@@ -166,6 +166,9 @@ struct Core::Slot {
     // it (the ledger's fsync would otherwise sit on a new link's attach latency).
     std::optional<nlohmann::json> created_record;
     std::chrono::steady_clock::time_point retry_at{};  // zero: no retry pending
+    // The agent made the profiles, or the link came back, since the last port_attached: an
+    // attach NM made by itself (NM 1.52 autoconnects a profile as its link appears) is recorded.
+    bool attach_unrecorded = false;
     Port view;
 };
 
@@ -491,6 +494,7 @@ void Core::link_gone(const std::string& name) {
             set_state(slot, PortState::Deactivating);
         } else if (slot.desired_present) {
             slot.activated = false;
+            slot.attach_unrecorded = true;
             set_state(slot, PortState::Pending);
         } else {
             slot.activated = false;
@@ -658,6 +662,7 @@ Status Core::converge(const std::string& name, Phase phase) {
                     slot->prepared = true;
                     slot->activated = profiles.activated;
                     slot->applied_options = options;
+                    if (profiles.created) slot->attach_unrecorded = !profiles.activated;
                     slot->view.port_uuid = profiles.port_uuid;
                     slot->view.member_uuid = profiles.member_uuid;
                     // NM may not show a link the kernel announced yet: activate() waits for it.
@@ -687,6 +692,12 @@ Status Core::converge(const std::string& name, Phase phase) {
                         slot->created_record = std::move(details);
                     } else {
                         record("port_created", details);
+                        // NM attached the new profiles by itself already (its autoconnect).
+                        if (profiles.activated) {
+                            record("port_attached", {{"port", name},
+                                                     {"bridge", options_.bridge},
+                                                     {"nm", profiles.nm_objects}});
+                        }
                     }
                 }
                 notify(name);
@@ -767,9 +778,11 @@ Status Core::converge(const std::string& name, Phase phase) {
                                                       : backend_.activate(name);
                 held.now();
                 unsigned failed_before = 0;
+                bool unrecorded = false;
                 {
                     std::lock_guard lock(mutex_);
                     failed_before = std::exchange(slot->failed_attempts, 0);
+                    unrecorded = std::exchange(slot->attach_unrecorded, false);
                     slot->retry_at = {};
                     slot->activated = true;
                     slot->activated_at = std::chrono::steady_clock::now();
@@ -778,9 +791,10 @@ Status Core::converge(const std::string& name, Phase phase) {
                     slot->view.last_error.clear();
                     set_state(*slot, PortState::Activated);
                 }
-                // Attached already (NM got there first, or another request did): no new fact,
-                // unless it failed before (an activation NM finished after its timeout).
-                if (!profiles.was_active || failed_before > 0) {
+                // Attached already (another request did, or NM after its restart): no new
+                // fact, unless it failed before (an activation NM finished after its timeout)
+                // or NM's own autoconnect made an attach nobody recorded yet.
+                if (!profiles.was_active || failed_before > 0 || unrecorded) {
                     nlohmann::json details = {
                         {"port", name}, {"bridge", options_.bridge}, {"nm", profiles.nm_objects}};
                     if (failed_before > 0) details["after_failed_attempts"] = failed_before;

@@ -43,7 +43,7 @@ BUILD_PKGS=(
 # What the tests use as real peers and read-only checks.
 TEST_PKGS=(
     dbus dbus-bin libglib2.0-bin systemd ifupdown2 iproute2 util-linux procps psmisc kmod
-    openvswitch-switch openvswitch-common python3
+    openvswitch-switch openvswitch-common python3 jq
 )
 # What scripts/build-nm-ovs.sh needs to build NetworkManager with OVS from Debian's source.
 NM_BUILD_PKGS=(

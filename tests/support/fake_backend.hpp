@@ -45,6 +45,8 @@ class FakeBackend : public agent::Backend {
         p.link_present = links.count(name) > 0;
         p.created = !profiles.count(name);
         if (p.created) profiles[name] = {options, origin, false};
+        // NM 1.52 autoconnects new profiles whose link is there.
+        if (p.link_present && nm_autoconnects.count(name)) profiles[name].activated = true;
         p.activated = profiles[name].activated;
         return p;
     }
@@ -52,6 +54,7 @@ class FakeBackend : public agent::Backend {
     Profiles activate(const std::string& name) override { return activate_as("activate", name); }
     Profiles replug(const std::string& name) override { return activate_as("replug", name); }
     Profiles activate_as(const std::string& call, const std::string& name) {
+        bool was_active = false;
         {
             std::unique_lock lock(mutex);
             calls.push_back(call + " " + name);
@@ -64,9 +67,11 @@ class FakeBackend : public agent::Backend {
                 throw agent::BackendError("device failed: ovsdb-failed");
             }
             if (!profiles.count(name)) throw agent::BackendError("no profiles for " + name);
+            was_active = nm_autoconnects.count(name) > 0;
             profiles[name].activated = true;
         }
         Profiles p;
+        p.was_active = was_active;
         p.link_present = true;
         p.activated = true;
         p.kind = agent::LinkKind::Veth;
@@ -129,6 +134,8 @@ class FakeBackend : public agent::Backend {
     std::set<std::string> fail_prepare, fail_activate;
     bool fail_set_options = false;
     std::set<std::string> not_restored_by_nm;  // nm_restores() says no (guest NICs on PVE)
+    // NM attaches these by itself as soon as their link is there (NM 1.52's autoconnect).
+    std::set<std::string> nm_autoconnects;
     std::vector<std::string> calls;
     bool gate_closed = false;             // activate() waits while closed
     bool prepare_gate_closed = false;     // prepare() waits while closed
