@@ -14,7 +14,11 @@
 #        NM_OVS_DEB_VERSION  Debian version to build (default: the host's network-manager package)
 # A finished build is cached: a second run only re-checks it and takes seconds.
 set -Eeuo pipefail
-trap 'echo "build-nm-ovs: FAILED (exit $?) at line $LINENO: $BASH_COMMAND" >&2' ERR
+on_error() { # names the step that failed (its first line)
+    local rc=$? step=${BASH_COMMAND%%$'\n'*}
+    echo "build-nm-ovs: FAILED (exit $rc) at line ${BASH_LINENO[0]}: $step" >&2
+}
+trap on_error ERR
 
 t_start=$(date +%s)
 say() { echo "build-nm-ovs: $*"; }

@@ -9,7 +9,11 @@
 # never started by the install: a policy-rc.d refuses them for the duration, so installing
 # never touches the host's own network. The sandbox starts its own private instances.
 set -Eeuo pipefail
-trap 'echo "install-deps: FAILED (exit $?) at line $LINENO: $BASH_COMMAND" >&2' ERR
+on_error() { # names the step that failed (its first line)
+    local rc=$? step=${BASH_COMMAND%%$'\n'*}
+    echo "install-deps: FAILED (exit $rc) at line ${BASH_LINENO[0]}: $step" >&2
+}
+trap on_error ERR
 
 # Debian 12 (bookworm) and Debian 13 (trixie) name some run-time libraries differently.
 . /etc/os-release

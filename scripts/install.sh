@@ -61,8 +61,10 @@ fi
 
 [ "$(id -u)" = 0 ] || [ "$prefix" != / ] || { echo "install: run as root" >&2; exit 2; }
 if [ "$(id -u)" = 0 ]; then scripts/install-deps.sh; fi
-cmake -S . -B build-install -DCMAKE_BUILD_TYPE=RelWithDebInfo -DOPA_BUILD_TESTS=OFF >/dev/null
-cmake --build build-install -j "$(nproc)" --target ovs-port-agent
+# OPA_BUILD_PREFIX (default build-): scripts/test.sh gives each Debian release trees of its own.
+build=${OPA_BUILD_PREFIX:-build-}install
+cmake -S . -B "$build" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DOPA_BUILD_TESTS=OFF >/dev/null
+cmake --build "$build" -j "$(nproc)" --target ovs-port-agent
 
 # The manifest's own directories are the first ones recorded in it.
 new_dirs=()
@@ -86,7 +88,7 @@ put() { # mode source destination
     record file "$3"
 }
 
-put 0755 build-install/cli/ovs-port-agent "$(root /usr/sbin/ovs-port-agent)"
+put 0755 "$build/cli/ovs-port-agent" "$(root /usr/sbin/ovs-port-agent)"
 put 0644 dbus/dev.ovs.PortAgent1.conf "$(root /usr/share/dbus-1/system.d/dev.ovs.PortAgent1.conf)"
 put 0644 config/config.toml.example "$(root /usr/share/doc/ovs-port-agent/config.toml.example)"
 put 0644 README.md "$(root /usr/share/doc/ovs-port-agent/README.md)"

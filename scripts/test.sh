@@ -13,7 +13,11 @@
 #      OPA_BUILD_PREFIX (build trees are <prefix>release, ...; default build- on the host's
 #      release, build-<release>- in a root).
 set -Eeuo pipefail
-trap 'echo "test: FAILED (exit $?) at line $LINENO: $BASH_COMMAND" >&2' ERR
+on_error() { # names the step that failed (its first line)
+    local rc=$? step=${BASH_COMMAND%%$'\n'*}
+    echo "test: FAILED (exit $rc) at line ${BASH_LINENO[0]}: $step" >&2
+}
+trap on_error ERR
 cd "$(dirname "$(readlink -f "$0")")/.."
 t0=$(date +%s)
 jobs=${OPA_JOBS:-$(nproc)}
