@@ -203,16 +203,26 @@ void handle_links(const netwatch::LinkBatch& batch, const config::Config& config
                 }
                 if (auto target = rename_target(config, name)) {
                     watcher.watch_name(*target);
-                    const netwatch::RenameResult renamed = netwatch::rename_link(name, *target);
-                    if (renamed.ok()) {
+                    // A port of the old name (attached before enable_rename was turned on) moves
+                    // with the link: removed before the rename, made again under the new name.
+                    std::optional<netwatch::RenameResult> renamed;
+                    const agent::Status moved = core.move_port(name, *target, std::nullopt, [&] {
+                        renamed = netwatch::rename_link(name, *target);
+                        return renamed->ok();
+                    });
+                    if (renamed && renamed->ok()) {
                         // The renamed link is reported under its new name in a later batch.
                         spdlog::info("renamed {} to {}", name, *target);
                         journal.record("link_renamed", {{"old", name}, {"new", *target}});
+                        if (!moved) {
+                            spdlog::warn("port {}: not moved to {}: {}", name, *target,
+                                         moved.message);
+                        }
                         break;
                     }
                     watcher.unwatch_name(*target);
                     spdlog::warn("cannot rename {} to {}: {}; attaching it as it is", name, *target,
-                                 renamed.message);
+                                 renamed ? renamed->message : moved.message);
                 }
                 // The guest's tag and trunks, if any, come through the core's default_options.
                 core.link_appeared(name, core_kind(event.link.kind));
@@ -335,6 +345,8 @@ int run_daemon(const DaemonOptions& options) {
     core_options.link_exists = [](const std::string& name) {
         return ::if_nametoindex(name.c_str()) != 0;
     };
+    // "activated" is what NM says and OVSDB shows (the feed below).
+    core_options.confirm_rows = true;
     // A guest NIC's VLAN tag and trunks from its Proxmox config.
     core_options.default_options =
         [pve_root](const std::string& name) -> std::optional<agent::PortOptions> {

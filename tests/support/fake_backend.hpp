@@ -45,7 +45,8 @@ class FakeBackend : public agent::Backend {
         p.link_present = links.count(name) > 0;
         p.created = !profiles.count(name);
         if (p.created) profiles[name] = {options, origin, false};
-        p.activated = profiles[name].activated;
+        // NM shows the device ACTIVATED while it carries another member (a renamed link's).
+        p.activated = profiles[name].activated || claimed_by.count(name) > 0;
         return p;
     }
     // Waits while the gate is closed, so tests can hold an activation "inside NM".
@@ -76,6 +77,7 @@ class FakeBackend : public agent::Backend {
         std::lock_guard lock(mutex);
         calls.push_back("remove " + name);
         profiles.erase(name);
+        std::erase_if(claimed_by, [&](const auto& claim) { return claim.second == name; });
         return {{"deleted", name}};
     }
     void set_options(const std::string& name, const agent::PortOptions& options) override {
@@ -104,6 +106,30 @@ class FakeBackend : public agent::Backend {
         return result;
     }
 
+    // The agent's rows OVSDB would show: one for each port NM activated (for bridge_observed).
+    std::vector<agent::BridgePort> rows() {
+        std::lock_guard lock(mutex);
+        std::vector<agent::BridgePort> result;
+        for (const auto& [name, profile] : profiles) {
+            if (profile.activated) result.push_back({name, true, "agent", std::nullopt, {}});
+        }
+        return result;
+    }
+    // The kernel renamed a link: NM's device keeps what it carried under the new name.
+    void rename_link(const std::string& old_name, const std::string& new_name) {
+        std::lock_guard lock(mutex);
+        if (links.erase(old_name)) links.insert(new_name);
+        if (auto it = profiles.find(old_name); it != profiles.end() && it->second.activated) {
+            claimed_by[new_name] = old_name;
+        }
+    }
+    // Position of the first call `call` in calls, or npos.
+    std::size_t position(const std::string& call) {
+        std::lock_guard lock(mutex);
+        auto it = std::find(calls.begin(), calls.end(), call);
+        return it == calls.end() ? std::string::npos : static_cast<std::size_t>(it - calls.begin());
+    }
+
     void open_gate() {
         std::lock_guard lock(mutex);
         gate_closed = false;
@@ -126,6 +152,9 @@ class FakeBackend : public agent::Backend {
     std::condition_variable changed;
     std::map<std::string, Profile> profiles;
     std::set<std::string> links;
+    // Links renamed while attached: new name -> old name, whose member NM shows ACTIVATED on the
+    // device (prepare() says activated) until the old name's profiles are removed.
+    std::map<std::string, std::string> claimed_by;
     std::set<std::string> fail_prepare, fail_activate;
     bool fail_set_options = false;
     std::set<std::string> not_restored_by_nm;  // nm_restores() says no (guest NICs on PVE)
