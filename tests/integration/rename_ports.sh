@@ -153,12 +153,12 @@ expect_moved vi935 veth935i0 "NM restarted right after the call"
 echo "== 5. enable_rename, for a link attached before it was turned on"
 sx ip link add veth936i0 type veth peer name veth936i0p
 wait_for 20 "veth936i0 attached" is_agent_row veth936i0
-# The default template names it veth-936-eth0.
+# The default template names it veth_936_eth0 (naming sanitises the dashes).
 echo 'enable_rename = true' >>"$tmp/config.toml"
 sx busctl call dev.ovs.PortAgent1 /dev/ovs/PortAgent1 dev.ovs.PortAgent1 ReloadConfig >/dev/null ||
     fail "ReloadConfig"
 # The reloaded watcher reports every link again: veth936i0 is renamed now.
-expect_moved veth-936-eth0 veth936i0 "enable_rename"
+expect_moved veth_936_eth0 veth936i0 "enable_rename"
 sed -i '/^enable_rename/d' "$tmp/config.toml"
 sx busctl call dev.ovs.PortAgent1 /dev/ovs/PortAgent1 dev.ovs.PortAgent1 ReloadConfig >/dev/null ||
     fail "ReloadConfig"
