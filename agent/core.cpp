@@ -564,7 +564,18 @@ Status Core::move_port(const std::string& old_name, const std::string& new_name,
         slot.view.generation++;
         set_state(slot, PortState::Deactivating);
     };
+    // The old name's slot while a removal is under way (a Gone event came first, an rmdir).
+    auto leaving = [this](const std::string& name, const std::string& to) {
+        auto it = slots_.find(name);
+        if (it == slots_.end() || it->second->desired_present ||
+            it->second->view.state != PortState::Deactivating) {
+            return false;
+        }
+        it->second->moved_to = to;
+        return true;
+    };
     std::optional<std::pair<Origin, PortOptions>> carried;
+    bool wait_old = false;
     {
         std::lock_guard lock(mutex_);
         if (stopping_) return {Errc::ShuttingDown, "the agent is shutting down"};
@@ -583,10 +594,13 @@ Status Core::move_port(const std::string& old_name, const std::string& new_name,
         if (auto old = movable(old_name)) {
             carried = {old->view.origin, old->desired_options};
             release(*old, new_name);
+            wait_old = true;
+        } else {
+            wait_old = leaving(old_name, new_name);
         }
     }
-    if (carried) {
-        notify(old_name);
+    if (carried) notify(old_name);
+    if (wait_old) {
         // Removed before the link is renamed, here and now: NM releases the interface from its
         // OVS port by the interface's name, and would miss the rows of a renamed one.
         converge(old_name, Phase::Full);
@@ -630,6 +644,7 @@ Status Core::move_port(const std::string& old_name, const std::string& new_name,
             release(*old, new_name);
             remove_old = true;
         }
+        const bool after_old = old || leaving(old_name, new_name);
         if (requested || carried) {
             auto& slot = slots_[new_name];
             const bool fresh = !slot;
@@ -641,7 +656,7 @@ Status Core::move_port(const std::string& old_name, const std::string& new_name,
                 slot->view.options = slot->desired_options;
                 slot->view.origin = requested ? Origin::Request : carried->first;
             }
-            if (old) slot->moved_from = old_name;
+            if (after_old) slot->moved_from = old_name;
             // What NM shows for the new name may be the old member's activation: activated
             // again, for real.
             slot->activated = false;
@@ -1048,7 +1063,7 @@ bool Core::reconcile(std::string_view reason, bool record_failure) {
         }
         return false;
     }
-    std::vector<std::string> adopted, collected, reactivate, recreate, handed_over;
+    std::vector<std::string> adopted, collected, reactivate, recreate, handed_over, stale;
     std::set<std::string> owned_names;
     {
         std::lock_guard lock(mutex_);
@@ -1088,7 +1103,15 @@ bool Core::reconcile(std::string_view reason, bool record_failure) {
             slot->view.link_present = o.link_present || links_.count(o.name) > 0;
             if (o.kind != LinkKind::Unknown) slot->view.kind = o.kind;
             slot->view.generation++;
-            if (!slot->desired_present) continue;
+            if (!slot->desired_present) {
+                // Profiles of a port the agent let go of whose removal failed (or was missed):
+                // removed now. One being removed right now is left to that.
+                if (slot->view.state != PortState::Deactivating) {
+                    set_state(*slot, PortState::Deactivating);
+                    stale.push_back(o.name);
+                }
+                continue;
+            }
             if (slot->view.origin == Origin::Link && !slot->view.link_present) {
                 slot->desired_present = false;  // its link is gone: stale
                 set_state(*slot, PortState::Deactivating);
@@ -1116,7 +1139,7 @@ bool Core::reconcile(std::string_view reason, bool record_failure) {
                                              {"bridge", options_.bridge},
                                              {"reason", "profiles of an earlier run"}});
     }
-    for (const auto& list : {adopted, collected, reactivate, recreate, handed_over}) {
+    for (const auto& list : {adopted, collected, reactivate, recreate, handed_over, stale}) {
         for (const std::string& name : list) {
             notify(name);
             schedule(name);
@@ -1125,12 +1148,37 @@ bool Core::reconcile(std::string_view reason, bool record_failure) {
     for (const std::string& name : collected) {
         journal_.record("port_gc", {{"port", name}, {"reason", "link gone"}});
     }
+    for (const std::string& name : stale) {
+        journal_.record("port_gc",
+                        {{"port", name}, {"reason", "the agent no longer has this port"}});
+    }
+    // The agent's rows in OVSDB (by the owner NM wrote into them) that neither a port nor a
+    // profile of the agent's is behind. NM deletes rows only by the name of an interface it
+    // releases, or all of its own when it starts: the agent cannot remove them through NM, so
+    // they are recorded, for the administrator.
+    std::vector<std::string> orphans;
+    {
+        std::lock_guard lock(mutex_);
+        for (const std::string& name : agent_rows_) {
+            if (!owned_names.count(name) && !slots_.count(name)) orphans.push_back(name);
+        }
+    }
+    for (const std::string& name : orphans) {
+        journal_.record("port_orphan_row",
+                        {{"port", name},
+                         {"bridge", options_.bridge},
+                         {"reason",
+                          "an OVSDB row of the agent's without its port or profiles; "
+                          "NetworkManager removes it when it next starts"}});
+    }
     journal_.record("reconcile", {{"reason", reason},
                                   {"owned", owned.size()},
                                   {"adopted", adopted},
                                   {"collected", collected},
                                   {"reactivated", reactivate},
-                                  {"recreated", recreate}});
+                                  {"recreated", recreate},
+                                  {"stale", stale},
+                                  {"orphan_rows", orphans}});
     // Profiles taken back above may carry names someone else has plugged meanwhile.
     std::optional<std::vector<BridgePort>> observed;
     {

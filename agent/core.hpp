@@ -237,8 +237,10 @@ class Core {
 
     // Compares the registry with what NM has: adopts the agent's profiles from an earlier run,
     // re-creates profiles that vanished, re-activates what is down, and removes link-discovered
-    // ports whose link is gone, and agent-owned OVSDB rows no profile of the agent's is behind
-    // (ledgered as port_orphan_removed). Runs at start-up and after NetworkManager restarts.
+    // ports whose link is gone, and the profiles of ports the agent let go of (a removal that
+    // failed); agent-owned OVSDB rows with neither a port nor profiles behind them are recorded
+    // (port_orphan_row: NM removes rows only for an interface it releases, or when it starts).
+    // Runs at start-up and after NetworkManager restarts.
     // NetworkManager answers again after a restart. It deleted every OVS row it owned and
     // re-adds only the ports whose profiles autoconnect: the others are re-activated at once,
     // on the workers, without waiting for reconcile's full listing. Returns how many.

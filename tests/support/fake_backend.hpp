@@ -76,6 +76,7 @@ class FakeBackend : public agent::Backend {
     nlohmann::json remove(const std::string& name) override {
         std::lock_guard lock(mutex);
         calls.push_back("remove " + name);
+        if (fail_remove.count(name)) throw agent::BackendError("NM refused to delete " + name);
         profiles.erase(name);
         std::erase_if(claimed_by, [&](const auto& claim) { return claim.second == name; });
         return {{"deleted", name}};
@@ -155,7 +156,7 @@ class FakeBackend : public agent::Backend {
     // Links renamed while attached: new name -> old name, whose member NM shows ACTIVATED on the
     // device (prepare() says activated) until the old name's profiles are removed.
     std::map<std::string, std::string> claimed_by;
-    std::set<std::string> fail_prepare, fail_activate;
+    std::set<std::string> fail_prepare, fail_activate, fail_remove;
     bool fail_set_options = false;
     std::set<std::string> not_restored_by_nm;  // nm_restores() says no (guest NICs on PVE)
     std::vector<std::string> calls;
