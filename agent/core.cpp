@@ -11,6 +11,10 @@ namespace {
 
 using SystemClock = std::chrono::system_clock;
 
+// last_error of a port NM calls attached while OVSDB shows no row for it (confirm_rows).
+constexpr std::string_view kNoRow =
+    "NetworkManager reports it activated, but OVSDB has no row for it (yet)";
+
 nlohmann::json options_json(const PortOptions& options) {
     nlohmann::json j = nlohmann::json::object();
     if (options.tag) j["tag"] = *options.tag;
@@ -275,11 +279,11 @@ void Core::make_external(Slot& slot, const BridgePort& port) {
 
 void Core::show_attached(Slot& slot) {
     if (!options_.confirm_rows || agent_rows_.count(slot.view.name)) {
-        slot.view.last_error.clear();
+        if (slot.view.last_error == kNoRow) slot.view.last_error.clear();
         set_state(slot, PortState::Activated);
         return;
     }
-    slot.view.last_error = "NetworkManager reports it activated, but OVSDB has no row for it (yet)";
+    slot.view.last_error = kNoRow;
     set_state(slot, PortState::Activating);
 }
 
@@ -981,6 +985,7 @@ Status Core::converge(const std::string& name, Phase phase) {
                     slot->activated_at = std::chrono::steady_clock::now();
                     slot->view.link_present = true;
                     if (profiles.kind != LinkKind::Unknown) slot->view.kind = profiles.kind;
+                    slot->view.last_error.clear();
                     show_attached(*slot);
                 }
                 // Attached already (NM got there first, or another request did): no new fact,
@@ -1258,10 +1263,9 @@ bool Core::bridge_observed(const std::vector<BridgePort>& ports) {
             if (slot->desired_present && slot->activated && !external.count(name) &&
                 slot->view.state != PortState::Deactivating) {
                 // Shown activated only while its row is there (confirm_rows).
-                const PortState before = slot->view.state;
-                const std::string error = slot->view.last_error;
-                show_attached(*slot);
-                if (slot->view.state != before || slot->view.last_error != error) {
+                const bool row = agent_rows.count(name) > 0;
+                if (options_.confirm_rows && row != (slot->view.state == PortState::Activated)) {
+                    show_attached(*slot);
                     changed.push_back(name);
                 }
             }
