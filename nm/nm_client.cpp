@@ -687,6 +687,11 @@ std::optional<DeviceInfo> NmClient::real_device_by_interface(
     return std::nullopt;
 }
 
+std::string NmClient::active_connection_uuid(const std::string& active_path) {
+    return get_property<std::string>(active_path,
+                                     "org.freedesktop.NetworkManager.Connection.Active", "Uuid");
+}
+
 Ip4Info NmClient::ip4_config(const std::string& device_path) {
     Ip4Info info;
     const auto config = get_property<sdbus::ObjectPath>(device_path, kDeviceInterface, "Ip4Config");
