@@ -62,8 +62,11 @@ fi
 [ "$(id -u)" = 0 ] || [ "$prefix" != / ] || { echo "install: run as root" >&2; exit 2; }
 if [ "$(id -u)" = 0 ]; then scripts/install-deps.sh; fi
 # OPA_BUILD_PREFIX (default build-): scripts/test.sh gives each Debian release trees of its own.
-build=${OPA_BUILD_PREFIX:-build-}install
-cmake -S . -B "$build" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DOPA_BUILD_TESTS=OFF >/dev/null
+# OPA_INSTALL_BUILD_DIR: install from an existing, configured build tree (the tests' own).
+build=${OPA_INSTALL_BUILD_DIR:-${OPA_BUILD_PREFIX:-build-}install}
+if [ -z "${OPA_INSTALL_BUILD_DIR:-}" ]; then
+    cmake -S . -B "$build" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DOPA_BUILD_TESTS=OFF >/dev/null
+fi
 cmake --build "$build" -j "$(nproc)" --target ovs-port-agent
 
 # The manifest's own directories are the first ones recorded in it.
