@@ -137,7 +137,7 @@ build_deb() {
         fi
         # With OVS, NetworkManager also installs a systemd drop-in (NetworkManager.service.d/
         # NetworkManager-ovs.conf: start after openvswitch); ship it with network-manager.
-        unitdir=$(sed -n 's|^\(.*/systemd/system\)/NetworkManager.service$|\1|p' \
+        unitdir=$(sed -n 's#^\(.*/systemd/system\)/\(NetworkManager\|\*\)\.service$#\1#p' \
             "$src_dir/debian/network-manager.install" | head -n 1)
         [ -n "$unitdir" ] || die "cannot find NetworkManager.service in debian/network-manager.install"
         echo "$unitdir/NetworkManager.service.d/NetworkManager-ovs.conf" >>"$src_dir/debian/network-manager.install"
