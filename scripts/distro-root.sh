@@ -142,8 +142,10 @@ create_clean() {
     mkdir -p "$ROOTS"
     # mount: entering the root needs umount (not in the apt variant).
     mmdebstrap --variant=apt --include=ca-certificates,mount --components=main \
-        --customize-hook='printf "#!/bin/sh\n# no services started in this root\nexit 101\n" >"$1/usr/sbin/policy-rc.d"; chmod 755 "$1/usr/sbin/policy-rc.d"' \
         "$base" "$root.new" "$mirror" >&2
+    # After mmdebstrap, which removes the policy-rc.d it uses itself.
+    printf '#!/bin/sh\n# no services started in this root\nexit 101\n' >"$root.new/usr/sbin/policy-rc.d"
+    chmod 755 "$root.new/usr/sbin/policy-rc.d"
     mv "$root.new" "$root"
     enter apt-get update -q >&2
     touch "$(stamp_for)"
