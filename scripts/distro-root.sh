@@ -44,7 +44,9 @@ overlay=0   # exec of a clean root: a throw-away overlay over it
 # The host's Debian mirror: the first URI of its apt sources that serves Debian's main archive.
 host_mirror() {
     local uri
-    uri=$( (grep -hs '^URIs:' /etc/apt/sources.list.d/*.sources | awk '{print $2}'
+    # (A missing sources file is not an error: the subshell's trap stays quiet.)
+    uri=$( (trap - ERR; set +e
+            grep -hs '^URIs:' /etc/apt/sources.list.d/*.sources | awk '{print $2}'
             grep -hs '^deb ' /etc/apt/sources.list /etc/apt/sources.list.d/*.list | awk '{print $2}') |
            grep -E '/debian/?$' | grep -v security | head -n 1)
     [ -n "$uri" ] || die "no Debian mirror in the host's apt sources (set OPA_DEBIAN_MIRROR)"
