@@ -47,7 +47,8 @@ host_mirror() {
     # (A missing sources file is not an error: the subshell's trap stays quiet.)
     uri=$( (trap - ERR; set +e
             grep -hs '^URIs:' /etc/apt/sources.list.d/*.sources | awk '{print $2}'
-            grep -hs '^deb ' /etc/apt/sources.list /etc/apt/sources.list.d/*.list | awk '{print $2}') |
+            grep -hs '^deb ' /etc/apt/sources.list /etc/apt/sources.list.d/*.list | awk '{print $2}'
+            true) |
            grep -E '/debian/?$' | grep -v security | head -n 1)
     [ -n "$uri" ] || die "no Debian mirror in the host's apt sources (set OPA_DEBIAN_MIRROR)"
     echo "$uri"
