@@ -35,7 +35,7 @@ while [ $# -gt 0 ]; do
         --with-nm-ovs) with_nm_ovs=1; shift ;;
         --prefix) prefix=${2:?--prefix needs a directory}; shift 2 ;;
         --uninstall) uninstall=1; shift ;;
-        -h|--help) sed -n '2,25p' "$0"; exit 0 ;;
+        -h|--help) sed -n '2,23p' "$0"; exit 0 ;;
         *) echo "install: unknown option '$1' (see --help)" >&2; exit 2 ;;
     esac
 done
