@@ -27,7 +27,7 @@ HERE=$(cd "$(dirname "$(readlink -f "$0")")" && pwd)
 STATE=${OPA_NM_OVS_STATE:-/var/lib/ovs-port-agent/nm-ovs-packages}
 say() { echo "nm-ovs-deb: $*"; }
 die() { echo "nm-ovs-deb: ERROR: $*" >&2; exit 1; }
-usage() { sed -n '2,25p' "$0" >&2; exit 2; }
+usage() { sed -n '2,23p' "$0" >&2; exit 2; }
 
 verb=${1:-}
 [ -n "$verb" ] || usage
