@@ -27,15 +27,17 @@ dist_path() {
 }
 
 # The agent's .deb built in $dist (Release, stripped by CPack): sets $agent_deb.
-PKG_BUILD=$src/build-package-$dist
+# OPA_PACKAGE_BUILD_DIR: an existing build tree of $dist to package from instead (not reconfigured).
+PKG_BUILD=${OPA_PACKAGE_BUILD_DIR:-$src/build-package-$dist}
 build_agent_deb() {
-    local t0=$(date +%s)
+    local t0=$(date +%s) configure=1
+    [ -z "${OPA_PACKAGE_BUILD_DIR:-}" ] || configure=0
     say "building the agent's .deb in $dist ($PKG_BUILD)"
     in_dist bash -Eeuo pipefail -c '
-        cmake -S "$1" -B "$2" -DCMAKE_BUILD_TYPE=Release -DOPA_BUILD_TESTS=OFF >/dev/null
+        [ "$3" = 0 ] || cmake -S "$1" -B "$2" -DCMAKE_BUILD_TYPE=Release -DOPA_BUILD_TESTS=OFF >/dev/null
         nice -n 19 cmake --build "$2" -j 2 --target ovs-port-agent >"$2/build.log" 2>&1 || { tail -n 30 "$2/build.log"; exit 1; }
         rm -rf "$2/deb"
-        cd "$2" && cpack -G DEB -B "$2/deb" >/dev/null' build "$src" "$PKG_BUILD" || fail "building the .deb"
+        cd "$2" && cpack -G DEB -B "$2/deb" >/dev/null' build "$src" "$PKG_BUILD" "$configure" || fail "building the .deb"
     agent_deb=$(ls "$PKG_BUILD"/deb/ovs-port-agent_*.deb)
     say "built $(basename "$agent_deb") in $(($(date +%s) - t0)) s"
 }
