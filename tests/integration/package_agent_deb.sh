@@ -53,7 +53,10 @@ in_clean bash -Eeuo pipefail -c '
     grep -q "NetworkManager is not installed" /tmp/doctor.out
     grep -q "/usr/lib/ovs-port-agent/nm-ovs-deb.sh install" /tmp/doctor.out
     echo "--- apt-get purge --autoremove ovs-port-agent"
-    DEBIAN_FRONTEND=noninteractive apt-get purge -y -q --autoremove ovs-port-agent >/tmp/apt.log 2>&1 || { tail -n 30 /tmp/apt.log; exit 1; }
+    # RecommendsImportant=false: dependencies it pulled in (uuid-runtime, netbase) are otherwise
+    # kept because packages of the clean root recommend them (libuuid1 recommends uuid-runtime).
+    DEBIAN_FRONTEND=noninteractive apt-get -o APT::AutoRemove::RecommendsImportant=false \
+        purge -y -q --autoremove ovs-port-agent >/tmp/apt.log 2>&1 || { tail -n 30 /tmp/apt.log; exit 1; }
     dpkg-query -W -f="\${Package}\n" | sort >/tmp/pkgs-after
     if ! diff /tmp/pkgs-before /tmp/pkgs-after; then echo "packages differ after the purge"; exit 1; fi
     left=$(dpkg -l | awk "/^rc/{print \$2}")
