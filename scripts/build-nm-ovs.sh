@@ -173,15 +173,21 @@ build_deb() {
     t2=$(date +%s)
     say "build dependencies ready in $((t2 - t1)) s; building (dpkg-buildpackage -B, nice -n 19, 2 jobs)"
     log=$WORK/dpkg-buildpackage-$deb_version.log
-    rm -f "$WORK/deb-$deb_version"/*.deb "$WORK/deb-$deb_version"/*.changes "$WORK/deb-$deb_version"/*.buildinfo
-    (cd "$src_dir" && DEB_BUILD_OPTIONS="nocheck nodoc noddebs parallel=2" \
-        nice -n 19 dpkg-buildpackage -B -uc -us) >"$log" 2>&1 ||
-        { tail -n 30 "$log" >&2; die "dpkg-buildpackage failed (log: $log)"; }
-    local t3
+    local t3 changes
+    changes=$WORK/deb-$deb_version/network-manager_${new_version#*:}_$arch.changes
+    if [ "$force" = 0 ] && [ "$changes" -nt "$src_dir/.opa-prepared-$new_version" ]; then
+        say "dpkg-buildpackage finished earlier ($changes): collecting its packages"
+    else
+        rm -f "$WORK/deb-$deb_version"/*.deb "$WORK/deb-$deb_version"/*.changes "$WORK/deb-$deb_version"/*.buildinfo
+        (cd "$src_dir" && DEB_BUILD_OPTIONS="nocheck nodoc noddebs parallel=2" \
+            nice -n 19 dpkg-buildpackage -B -uc -us) >"$log" 2>&1 ||
+            { tail -n 30 "$log" >&2; die "dpkg-buildpackage failed (log: $log)"; }
+    fi
     t3=$(date +%s)
     f=$WORK/deb-$deb_version/network-manager_${new_version#*:}_$arch.deb
     [ -f "$f" ] || die "dpkg-buildpackage made no $f"
-    dpkg-deb -c "$f" | grep -q 'libnm-device-plugin-ovs\.so$' || die "$f has no OVS plugin"
+    # (the listing is read whole: grep -q would close the pipe early, and pipefail would fail it)
+    [ "$(dpkg-deb -c "$f" | grep -c 'libnm-device-plugin-ovs\.so$')" -ge 1 ] || die "$f has no OVS plugin"
     rm -f "$out"/*.deb "$out"/.built-*
     cp "$WORK/deb-$deb_version"/*.deb "$out/"
     echo "$new_version built $(date -u +%FT%TZ) in $((t3 - t2)) s" >"$out/.built-$new_version"
