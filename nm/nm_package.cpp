@@ -119,7 +119,8 @@ NmPackage read_nm_package() {
     NmPackage package;
     const std::string status = read_command(
         "dpkg-query -W -f='${db:Status-Abbrev} ${Version}' network-manager 2>/dev/null");
-    if (status.rfind("ii ", 0) == 0) package.installed = trim(status.substr(3));
+    // "ii 1.42.4-1", or "hi ..." when held: the second letter is the state (i = installed).
+    if (status.size() > 3 && status[1] == 'i') package.installed = trim(status.substr(3));
     std::istringstream madison(read_command("apt-cache madison network-manager 2>/dev/null"));
     std::string line;
     while (std::getline(madison, line)) {

@@ -63,7 +63,7 @@ if [ -z "$deb_version" ] && [ "$deb" = 1 ]; then
 fi
 if [ -z "$deb_version" ]; then
     deb_version=$(dpkg-query -W -f='${db:Status-Abbrev} ${Version}' network-manager 2>/dev/null |
-        sed -n 's/^ii  *//p' || true)
+        sed -n 's/^[a-z]i  *//p' || true)
     deb_version=${deb_version%+ovs*}
 fi
 candidate() {

@@ -42,8 +42,8 @@ while [ $# -gt 0 ]; do
     esac
 done
 
-installed_version() { # package -> its version if installed, else nothing
-    dpkg-query -W -f='${db:Status-Abbrev}${Version}' "$1" 2>/dev/null | sed -n 's/^ii *//p' || true
+installed_version() { # package -> its version if installed (held or not: "ii " / "hi "), else nothing
+    dpkg-query -W -f='${db:Status-Abbrev}${Version}' "$1" 2>/dev/null | sed -n 's/^[a-z]i *//p' || true
 }
 debian_version() { # package -> the newest version Debian's archive offers
     apt-cache madison "$1" 2>/dev/null | awk -F'|' '{gsub(/ /,"",$2); print $2}' |
