@@ -11,8 +11,7 @@ PT_NAME=package_nm_ovs
 source "$(dirname "$(readlink -f "$0")")/package_lib.sh"
 
 build_nm_debs
-[ -n "$(ls "$PKG_BUILD"/deb/ovs-port-agent_*.deb 2>/dev/null)" ] && [ "${OPA_PACKAGE_REBUILD:-0}" = 0 ] &&
-    agent_deb=$(ls "$PKG_BUILD"/deb/ovs-port-agent_*.deb) || build_agent_deb
+build_agent_deb   # incremental: package.agent_deb built it
 
 t0=$(date +%s)
 say "in a clean $dist root: Debian's NetworkManager, the rebuild, the agent, the sandbox"
