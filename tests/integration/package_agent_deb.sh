@@ -58,6 +58,16 @@ in_clean bash -Eeuo pipefail -c '
     DEBIAN_FRONTEND=noninteractive apt-get -o APT::AutoRemove::RecommendsImportant=false \
         purge -y -q --autoremove ovs-port-agent >/tmp/apt.log 2>&1 || { tail -n 30 /tmp/apt.log; exit 1; }
     dpkg-query -W -f="\${Package}\n" | sort >/tmp/pkgs-after
+    grep -qx ovs-port-agent /tmp/pkgs-after && { echo "ovs-port-agent is still installed"; exit 1; }
+    kept=$(comm -13 /tmp/pkgs-before /tmp/pkgs-after | tr "\n" " ")
+    if [ -n "$kept" ]; then
+        # Debian 13 marks systemd Protected: autoremove keeps it (and what it needs) although
+        # only openvswitch-switch, which the agent pulled in, wanted it. Purged by name here.
+        echo "dependencies autoremove keeps (systemd is Protected on Debian 13), purged by name: $kept"
+        DEBIAN_FRONTEND=noninteractive apt-get purge -y -q --allow-remove-essential $kept >/tmp/apt.log 2>&1 ||
+            { tail -n 30 /tmp/apt.log; exit 1; }
+        dpkg-query -W -f="\${Package}\n" | sort >/tmp/pkgs-after
+    fi
     if ! diff /tmp/pkgs-before /tmp/pkgs-after; then echo "packages differ after the purge"; exit 1; fi
     left=$(dpkg -l | awk "/^rc/{print \$2}")
     [ -z "$left" ] || { echo "packages left in rc state: $left"; exit 1; }
@@ -70,7 +80,11 @@ in_clean bash -Eeuo pipefail -c '
     # What the purged dependencies leave, none of it the agent'"'"'s: shadow backups and /etc/hosts
     # from adding and removing system users (dbus, openvswitch), ldconfig'"'"'s cache, and the
     # directory openvswitch-switch'"'"'s postinst makes and its purge keeps.
-    allowed="^(/etc/(passwd|group|shadow|gshadow)-|/etc/hosts|/var/cache/ldconfig(/aux-cache)?|/var/lib/openvswitch)\$"
+    # On Debian 13 also what purging systemd, passwd and util-linux'"'"'s uuid parts leaves (the
+    # shadow files, machine-id, locale and console defaults, systemd'"'"'s private dirs).
+    allowed="^(/etc/(passwd|group|shadow|gshadow)-?|/etc/hosts|/var/cache/ldconfig(/aux-cache)?|/var/lib/openvswitch"
+    allowed="$allowed|/etc/\.pwd\.lock|/etc/default/locale|/etc/machine-id|/etc/mtab|/etc/vconsole\.conf"
+    allowed="$allowed|/root/\.ssh|/var/cache/private|/var/lib/private|/var/lib/libuuid)\$"
     diff /tmp/before /tmp/after | sed -n "s/^[<>] //p" >/tmp/changed || true
     if [ -s /tmp/changed ]; then
         echo "left by the purged dependencies (Debian'"'"'s, allowed): $(grep -E "$allowed" /tmp/changed | tr "\n" " ")"
