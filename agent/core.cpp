@@ -11,6 +11,10 @@ namespace {
 
 using SystemClock = std::chrono::system_clock;
 
+// last_error of a port NM calls attached while OVSDB shows no row for it (confirm_rows).
+constexpr std::string_view kNoRow =
+    "NetworkManager reports it activated, but OVSDB has no row for it (yet)";
+
 nlohmann::json options_json(const PortOptions& options) {
     nlohmann::json j = nlohmann::json::object();
     if (options.tag) j["tag"] = *options.tag;
@@ -166,6 +170,13 @@ struct Core::Slot {
     // it (the ledger's fsync would otherwise sit on a new link's attach latency).
     std::optional<nlohmann::json> created_record;
     std::chrono::steady_clock::time_point retry_at{};  // zero: no retry pending
+    // The agent made the profiles, or the link came back, since the last port_attached: an
+    // attach NM made by itself (NM 1.52 autoconnects a profile as its link appears) is recorded.
+    bool attach_unrecorded = false;
+    // A rename moves a port (move_port): the old name's slot names the new one, which is not
+    // activated while the old one is being removed.
+    std::string moved_to;
+    std::string moved_from;
     Port view;
 };
 
@@ -269,6 +280,29 @@ void Core::make_external(Slot& slot, const BridgePort& port) {
     set_state(slot, PortState::External);
 }
 
+void Core::show_attached(Slot& slot) {
+    if (!options_.confirm_rows || agent_rows_.count(slot.view.name)) {
+        if (slot.view.last_error == kNoRow) slot.view.last_error.clear();
+        set_state(slot, PortState::Activated);
+        return;
+    }
+    slot.view.last_error = kNoRow;
+    set_state(slot, PortState::Activating);
+}
+
+bool Core::waits_for_move(Slot& slot) const {
+    if (slot.moved_from.empty()) return false;
+    auto it = slots_.find(slot.moved_from);
+    // Until the old name's slot is gone (or its removal failed: then NM is left to take the
+    // device over from the old member, and reconcile collects the old profiles).
+    if (it != slots_.end() && it->second->moved_to == slot.view.name &&
+        !it->second->desired_present && it->second->view.state == PortState::Deactivating) {
+        return true;
+    }
+    slot.moved_from.clear();
+    return false;
+}
+
 std::shared_ptr<Core::Slot> Core::find_slot(const std::string& name) const {
     std::lock_guard lock(mutex_);
     auto it = slots_.find(name);
@@ -339,6 +373,7 @@ Status Core::create_port(const std::string& name, const PortOptions& requested, 
         auto& slot = slots_[name];
         if (!slot) slot = new_slot(name);
         slot->desired_present = true;
+        slot->moved_to.clear();
         slot->desired_options = options;
         slot->view.origin = origin;
         slot->view.options = options;
@@ -452,9 +487,17 @@ void Core::link_appeared(const std::string& name, LinkKind kind,
     {
         std::lock_guard lock(mutex_);
         if (stopping_) return;
+        // Renamed (or deleted) since the event was read: its Gone follows, and a port made now
+        // would wait for a device that never comes. (Checked under the lock move_port takes
+        // after the kernel rename: either it sees this port, or this sees the rename.)
+        if (options_.link_exists && !options_.link_exists(name)) {
+            links_.erase(name);
+            return;
+        }
         auto& slot = slots_[name];
         if (!slot) slot = new_slot(name);
         slot->desired_present = true;
+        slot->moved_to.clear();
         slot->desired_options = options;
         slot->view.origin = Origin::Link;
         slot->view.options = options;
@@ -491,6 +534,7 @@ void Core::link_gone(const std::string& name) {
             set_state(slot, PortState::Deactivating);
         } else if (slot.desired_present) {
             slot.activated = false;
+            slot.attach_unrecorded = true;
             set_state(slot, PortState::Pending);
         } else {
             slot.activated = false;
@@ -498,6 +542,152 @@ void Core::link_gone(const std::string& name) {
     }
     if (known) notify(name);
     if (remove) schedule(name);
+}
+
+Status Core::move_port(const std::string& old_name, const std::string& new_name,
+                       std::optional<PortOptions> requested, const std::function<bool()>& rename) {
+    if (requested) {
+        if (Status invalid = validate_request(new_name, *requested); !invalid) return invalid;
+        requested = with_defaults(new_name, *requested);
+        if (Status invalid = validate_request(new_name, *requested); !invalid) return invalid;
+    } else if (auto error = naming::ifname_error(new_name)) {
+        return {*error == naming::IfnameError::kTooLong ? Errc::NameTooLong : Errc::InvalidName,
+                "invalid port name '" + new_name + "': " + std::string(naming::describe(*error))};
+    }
+    const Status refused = requested ? ready_for_change() : Status{};
+    // The old name's port, if the agent's and wanted: its origin and options go to the new name
+    // unless a request says otherwise.
+    auto movable = [this](const std::string& name) -> std::shared_ptr<Slot> {
+        auto it = slots_.find(name);
+        if (it == slots_.end() || !it->second->desired_present ||
+            it->second->view.state == PortState::External) {
+            return nullptr;
+        }
+        return it->second;
+    };
+    auto release = [this](Slot& slot, const std::string& to) {
+        slot.desired_present = false;
+        slot.moved_to = to;
+        slot.activated = false;
+        slot.view.generation++;
+        set_state(slot, PortState::Deactivating);
+    };
+    // The old name's slot while a removal is under way (a Gone event came first, an rmdir).
+    auto leaving = [this](const std::string& name, const std::string& to) {
+        auto it = slots_.find(name);
+        if (it == slots_.end() || it->second->desired_present ||
+            it->second->view.state != PortState::Deactivating) {
+            return false;
+        }
+        it->second->moved_to = to;
+        return true;
+    };
+    std::optional<std::pair<Origin, PortOptions>> carried;
+    bool wait_old = false;
+    {
+        std::lock_guard lock(mutex_);
+        if (stopping_) return {Errc::ShuttingDown, "the agent is shutting down"};
+        auto new_it = slots_.find(new_name);
+        if (new_it != slots_.end() && new_it->second->view.state == PortState::External) {
+            return {Errc::Exists, "port " + new_name + " is on bridge " + options_.bridge +
+                                      " already, plugged by someone else (external)"};
+        }
+        // A port the renamed link brought under its new name (its event can come before this
+        // call) is taken over by the request; any other is a conflict.
+        if (requested && new_it != slots_.end() && new_it->second->desired_present &&
+            new_it->second->view.origin != Origin::Link) {
+            return {Errc::Exists, "port " + new_name + " exists already"};
+        }
+        if (!refused) return refused;
+        if (auto old = movable(old_name)) {
+            carried = {old->view.origin, old->desired_options};
+            release(*old, new_name);
+            wait_old = true;
+        } else {
+            wait_old = leaving(old_name, new_name);
+        }
+    }
+    if (carried) notify(old_name);
+    if (wait_old) {
+        // Removed before the link is renamed, here and now: NM releases the interface from its
+        // OVS port by the interface's name, and would miss the rows of a renamed one.
+        converge(old_name, Phase::Full);
+    }
+    if (rename && !rename()) {
+        // Nothing renamed: the old name's port comes back as it was.
+        if (carried) {
+            {
+                std::lock_guard lock(mutex_);
+                auto& slot = slots_[old_name];
+                if (!slot) slot = new_slot(old_name);
+                if (!slot->desired_present) {
+                    slot->desired_present = true;
+                    slot->moved_to.clear();
+                    slot->view.origin = carried->first;
+                    slot->desired_options = carried->second;
+                    slot->view.options = carried->second;
+                    slot->view.link_present = links_.count(old_name) > 0;
+                    slot->view.generation++;
+                    set_state(*slot, PortState::Pending);
+                }
+            }
+            notify(old_name);
+            schedule(old_name, Phase::ProfilesOnly);
+        }
+        return {Errc::InvalidArgument, "link " + old_name + " was not renamed to " + new_name};
+    }
+    bool remove_old = false;
+    bool make_new = false;
+    {
+        std::lock_guard lock(mutex_);
+        if (auto link = links_.find(old_name); link != links_.end()) {
+            links_[new_name] = link->second;
+            links_.erase(link);
+        }
+        // A port the old name's late event made meanwhile: removed in the background, and the
+        // new name's activation waits for that.
+        std::shared_ptr<Slot> old = movable(old_name);
+        if (old) {
+            if (!carried) carried = {old->view.origin, old->desired_options};
+            release(*old, new_name);
+            remove_old = true;
+        }
+        const bool after_old = old || leaving(old_name, new_name);
+        if (requested || carried) {
+            auto& slot = slots_[new_name];
+            const bool fresh = !slot;
+            if (fresh) slot = new_slot(new_name);
+            if (requested || fresh || !slot->desired_present) {
+                slot->desired_present = true;
+                slot->moved_to.clear();
+                slot->desired_options = requested ? *requested : carried->second;
+                slot->view.options = slot->desired_options;
+                slot->view.origin = requested ? Origin::Request : carried->first;
+            }
+            if (after_old) slot->moved_from = old_name;
+            // What NM shows for the new name may be the old member's activation: activated
+            // again, for real.
+            slot->activated = false;
+            slot->view.last_error.clear();
+            if (auto link = links_.find(new_name); link != links_.end()) {
+                slot->view.link_present = true;
+                slot->view.kind = link->second;
+            }
+            slot->view.generation++;
+            set_state(*slot, slot->view.link_present && slot->prepared ? PortState::Activating
+                                                                       : PortState::Pending);
+            make_new = true;
+        }
+    }
+    if (remove_old) {
+        notify(old_name);
+        schedule(old_name);
+    }
+    if (!make_new) return {};
+    notify(new_name);
+    if (requested) return converge(new_name, Phase::ProfilesOnly);
+    schedule(new_name, Phase::ProfilesOnly);
+    return {};
 }
 
 void Core::schedule(const std::string& name, Phase phase) {
@@ -555,6 +745,7 @@ Status Core::converge(const std::string& name, Phase phase) {
     std::shared_ptr<Slot> slot = find_slot(name);
     if (!slot) return {Errc::NotFound, "no port named " + name};
     std::lock_guard op(slot->op_mutex);
+    if (find_slot(name) != slot) return {};  // removed by the operation this one waited for
     Status first_result;
     bool first = true;
     auto report = [&](Status status) {
@@ -604,13 +795,20 @@ Status Core::converge(const std::string& name, Phase phase) {
         }
 
         if (!present) {
+            std::string moved_to;
+            {
+                std::lock_guard lock(mutex_);
+                moved_to = slot->moved_to;
+            }
             if (prepared) {
                 try {
                     nlohmann::json deleted = backend_.remove(name);
-                    record("port_removed", {{"port", name},
-                                            {"bridge", options_.bridge},
-                                            {"origin", to_string(origin)},
-                                            {"nm", std::move(deleted)}});
+                    nlohmann::json details = {{"port", name},
+                                              {"bridge", options_.bridge},
+                                              {"origin", to_string(origin)},
+                                              {"nm", std::move(deleted)}};
+                    if (!moved_to.empty()) details["renamed_to"] = moved_to;
+                    record("port_removed", details);
                 } catch (const BackendError& error) {
                     {
                         std::lock_guard lock(mutex_);
@@ -619,6 +817,7 @@ Status Core::converge(const std::string& name, Phase phase) {
                     }
                     record("port_remove_failed", {{"port", name}, {"error", error.what()}});
                     notify(name);
+                    if (!moved_to.empty()) schedule(moved_to);
                     report({Errc::Backend, error.what()});
                     return first_result;
                 }
@@ -644,6 +843,7 @@ Status Core::converge(const std::string& name, Phase phase) {
             }
             if (erased) {
                 notify(name);
+                if (!moved_to.empty()) schedule(moved_to);  // its activation waited for this
                 report({});
                 return first_result;
             }
@@ -655,9 +855,13 @@ Status Core::converge(const std::string& name, Phase phase) {
                 Backend::Profiles profiles = backend_.prepare(name, options, origin);
                 {
                     std::lock_guard lock(mutex_);
+                    // Renamed from a port still being removed: what NM shows on the device is the
+                    // old member's activation, not this port's.
+                    if (waits_for_move(*slot)) profiles.activated = false;
                     slot->prepared = true;
                     slot->activated = profiles.activated;
                     slot->applied_options = options;
+                    if (profiles.created) slot->attach_unrecorded = !profiles.activated;
                     slot->view.port_uuid = profiles.port_uuid;
                     slot->view.member_uuid = profiles.member_uuid;
                     // NM may not show a link the kernel announced yet: activate() waits for it.
@@ -665,9 +869,11 @@ Status Core::converge(const std::string& name, Phase phase) {
                     slot->view.link_present = link;
                     if (profiles.kind != LinkKind::Unknown) slot->view.kind = profiles.kind;
                     slot->view.last_error.clear();
-                    set_state(*slot, profiles.activated ? PortState::Activated
-                                     : link             ? PortState::Activating
-                                                        : PortState::Pending);
+                    if (profiles.activated) {
+                        show_attached(*slot);
+                    } else {
+                        set_state(*slot, link ? PortState::Activating : PortState::Pending);
+                    }
                 }
                 if (profiles.created) {
                     nlohmann::json details = {{"port", name},
@@ -687,6 +893,12 @@ Status Core::converge(const std::string& name, Phase phase) {
                         slot->created_record = std::move(details);
                     } else {
                         record("port_created", details);
+                        // NM attached the new profiles by itself already (its autoconnect).
+                        if (profiles.activated) {
+                            record("port_attached", {{"port", name},
+                                                     {"bridge", options_.bridge},
+                                                     {"nm", profiles.nm_objects}});
+                        }
                     }
                 }
                 notify(name);
@@ -751,6 +963,15 @@ Status Core::converge(const std::string& name, Phase phase) {
         if (link && !activated) {
             {
                 std::lock_guard lock(mutex_);
+                if (waits_for_move(*slot)) {
+                    // The old name's removal schedules this port again when it is done.
+                    set_state(*slot, link ? PortState::Activating : PortState::Pending);
+                    if (slot->view.generation == generation) {
+                        if (first) first_result = {};
+                        return first_result;
+                    }
+                    continue;
+                }
                 set_state(*slot, PortState::Activating);
             }
             notify(name);
@@ -767,20 +988,23 @@ Status Core::converge(const std::string& name, Phase phase) {
                                                       : backend_.activate(name);
                 held.now();
                 unsigned failed_before = 0;
+                bool unrecorded = false;
                 {
                     std::lock_guard lock(mutex_);
                     failed_before = std::exchange(slot->failed_attempts, 0);
+                    unrecorded = std::exchange(slot->attach_unrecorded, false);
                     slot->retry_at = {};
                     slot->activated = true;
                     slot->activated_at = std::chrono::steady_clock::now();
                     slot->view.link_present = true;
                     if (profiles.kind != LinkKind::Unknown) slot->view.kind = profiles.kind;
                     slot->view.last_error.clear();
-                    set_state(*slot, PortState::Activated);
+                    show_attached(*slot);
                 }
-                // Attached already (NM got there first, or another request did): no new fact,
-                // unless it failed before (an activation NM finished after its timeout).
-                if (!profiles.was_active || failed_before > 0) {
+                // Attached already (another request did, or NM after its restart): no new
+                // fact, unless it failed before (an activation NM finished after its timeout)
+                // or NM's own autoconnect made an attach nobody recorded yet.
+                if (!profiles.was_active || failed_before > 0 || unrecorded) {
                     nlohmann::json details = {
                         {"port", name}, {"bridge", options_.bridge}, {"nm", profiles.nm_objects}};
                     if (failed_before > 0) details["after_failed_attempts"] = failed_before;
@@ -858,7 +1082,7 @@ bool Core::reconcile(std::string_view reason, bool record_failure) {
         }
         return false;
     }
-    std::vector<std::string> adopted, collected, reactivate, recreate, handed_over;
+    std::vector<std::string> adopted, collected, reactivate, recreate, handed_over, stale;
     std::set<std::string> owned_names;
     {
         std::lock_guard lock(mutex_);
@@ -898,13 +1122,21 @@ bool Core::reconcile(std::string_view reason, bool record_failure) {
             slot->view.link_present = o.link_present || links_.count(o.name) > 0;
             if (o.kind != LinkKind::Unknown) slot->view.kind = o.kind;
             slot->view.generation++;
-            if (!slot->desired_present) continue;
+            if (!slot->desired_present) {
+                // Profiles of a port the agent let go of whose removal failed (or was missed):
+                // removed now. One being removed right now is left to that.
+                if (slot->view.state != PortState::Deactivating) {
+                    set_state(*slot, PortState::Deactivating);
+                    stale.push_back(o.name);
+                }
+                continue;
+            }
             if (slot->view.origin == Origin::Link && !slot->view.link_present) {
                 slot->desired_present = false;  // its link is gone: stale
                 set_state(*slot, PortState::Deactivating);
                 collected.push_back(o.name);
             } else if (slot->activated) {
-                set_state(*slot, PortState::Activated);
+                show_attached(*slot);
             } else if (slot->view.link_present) {
                 set_state(*slot, PortState::Activating);
                 reactivate.push_back(o.name);
@@ -926,7 +1158,7 @@ bool Core::reconcile(std::string_view reason, bool record_failure) {
                                              {"bridge", options_.bridge},
                                              {"reason", "profiles of an earlier run"}});
     }
-    for (const auto& list : {adopted, collected, reactivate, recreate, handed_over}) {
+    for (const auto& list : {adopted, collected, reactivate, recreate, handed_over, stale}) {
         for (const std::string& name : list) {
             notify(name);
             schedule(name);
@@ -935,12 +1167,37 @@ bool Core::reconcile(std::string_view reason, bool record_failure) {
     for (const std::string& name : collected) {
         journal_.record("port_gc", {{"port", name}, {"reason", "link gone"}});
     }
+    for (const std::string& name : stale) {
+        journal_.record("port_gc",
+                        {{"port", name}, {"reason", "the agent no longer has this port"}});
+    }
+    // The agent's rows in OVSDB (by the owner NM wrote into them) that neither a port nor a
+    // profile of the agent's is behind. NM deletes rows only by the name of an interface it
+    // releases, or all of its own when it starts: the agent cannot remove them through NM, so
+    // they are recorded, for the administrator.
+    std::vector<std::string> orphans;
+    {
+        std::lock_guard lock(mutex_);
+        for (const std::string& name : agent_rows_) {
+            if (!owned_names.count(name) && !slots_.count(name)) orphans.push_back(name);
+        }
+    }
+    for (const std::string& name : orphans) {
+        journal_.record("port_orphan_row",
+                        {{"port", name},
+                         {"bridge", options_.bridge},
+                         {"reason",
+                          "an OVSDB row of the agent's without its port or profiles; "
+                          "NetworkManager removes it when it next starts"}});
+    }
     journal_.record("reconcile", {{"reason", reason},
                                   {"owned", owned.size()},
                                   {"adopted", adopted},
                                   {"collected", collected},
                                   {"reactivated", reactivate},
-                                  {"recreated", recreate}});
+                                  {"recreated", recreate},
+                                  {"stale", stale},
+                                  {"orphan_rows", orphans}});
     // Profiles taken back above may carry names someone else has plugged meanwhile.
     std::optional<std::vector<BridgePort>> observed;
     {
@@ -979,6 +1236,7 @@ bool Core::bridge_observed(const std::vector<BridgePort>& ports) {
             }
         }
         external_ = external;
+        agent_rows_ = agent_rows;
         for (auto it = slots_.begin(); it != slots_.end();) {
             if (it->second->view.state == PortState::External && !external.count(it->first)) {
                 records.push_back(
@@ -1016,6 +1274,15 @@ bool Core::bridge_observed(const std::vector<BridgePort>& ports) {
             }
         }
         for (auto& [name, slot] : slots_) {
+            if (slot->desired_present && slot->activated && !external.count(name) &&
+                slot->view.state != PortState::Deactivating) {
+                // Shown activated only while its row is there (confirm_rows).
+                const bool row = agent_rows.count(name) > 0;
+                if (options_.confirm_rows && row != (slot->view.state == PortState::Activated)) {
+                    show_attached(*slot);
+                    changed.push_back(name);
+                }
+            }
             if (!slot->desired_present || !slot->activated || agent_rows.count(name) ||
                 external.count(name)) {
                 slot->row_missing_since = {};

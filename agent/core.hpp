@@ -190,6 +190,10 @@ struct CoreOptions {
     // activation timeout, a transient NM error). Zero: never.
     std::chrono::milliseconds retry_first{std::chrono::seconds(2)};
     std::chrono::milliseconds retry_max{std::chrono::minutes(5)};
+    // A port NM reports attached is shown Activated only while OVSDB (bridge_observed) has its
+    // row; until then it is Activating, with the reason in last_error. False: NM's word is taken
+    // (for a core without an OVSDB feed).
+    bool confirm_rows = false;
 };
 
 class Core {
@@ -218,10 +222,25 @@ class Core {
     void link_appeared(const std::string& name, LinkKind kind,
                        std::optional<PortOptions> options = std::nullopt);
     void link_gone(const std::string& name);
+    // Link `old_name` is renamed `new_name` by the agent (the D-Bus call, enable_rename): the
+    // port moves with it. The old name's port (the agent's) is removed first, on the caller's
+    // thread, then `rename` renames the link (NM releases an interface from its OVS port by its
+    // name: removed after the rename, the old name's rows would stay); the new name's port is
+    // made then, and activated only once nothing of the old one is left. With `requested` the
+    // new port is the one asked for (origin Request; a port its link brought meanwhile is taken
+    // over) and this returns once NM holds its profiles, as create_port does; without it the new
+    // port keeps the old one's origin and options, if the old name had a port. When `rename`
+    // returns false nothing is moved (InvalidArgument) and the old port is made again.
+    Status move_port(const std::string& old_name, const std::string& new_name,
+                     std::optional<PortOptions> requested = std::nullopt,
+                     const std::function<bool()>& rename = {});
 
     // Compares the registry with what NM has: adopts the agent's profiles from an earlier run,
     // re-creates profiles that vanished, re-activates what is down, and removes link-discovered
-    // ports whose link is gone. Runs at start-up and after NetworkManager restarts.
+    // ports whose link is gone, and the profiles of ports the agent let go of (a removal that
+    // failed); agent-owned OVSDB rows with neither a port nor profiles behind them are recorded
+    // (port_orphan_row: NM removes rows only for an interface it releases, or when it starts).
+    // Runs at start-up and after NetworkManager restarts.
     // NetworkManager answers again after a restart. It deleted every OVS row it owned and
     // re-adds only the ports whose profiles autoconnect: the others are re-activated at once,
     // on the workers, without waiting for reconcile's full listing. Returns how many.
@@ -273,6 +292,11 @@ class Core {
     static std::shared_ptr<Slot> new_slot(const std::string& name);
     // Turns the slot into the view of an external port (mutex_ held).
     void make_external(Slot& slot, const BridgePort& port);
+    // NM reports the port attached: Activated, or Activating until OVSDB shows its row
+    // (confirm_rows). mutex_ held.
+    void show_attached(Slot& slot);
+    // The port's activation waits for the removal of the port it was moved from (mutex_ held).
+    bool waits_for_move(Slot& slot) const;
 
     Backend& backend_;
     Journal& journal_;
@@ -288,6 +312,7 @@ class Core {
     // whether one came at all.
     std::map<std::string, BridgePort> external_;
     std::vector<BridgePort> last_observed_;
+    std::set<std::string> agent_rows_;  // the agent's rows in the last observation
     bool observed_ = false;
     std::deque<std::string> queue_;  // Full converges
     std::set<std::string> queued_;

@@ -4,6 +4,7 @@
 #include <chrono>
 #include <condition_variable>
 #include <deque>
+#include <exception>
 #include <map>
 #include <mutex>
 #include <optional>
@@ -284,9 +285,29 @@ class Service::Impl final : public sdbus::AdaptorInterfaces<dev::ovs::PortAgent1
             throw error_for(refused);
         }
         const bool rename = raw_ifname != port_name && options_.rename_link;
-        if (rename) {
+        const agent::PortOptions options{std::nullopt, vmid, {}};
+        if (!rename) {
+            const agent::Status status =
+                core_.create_port(port_name, options, agent::Origin::Request);
+            if (!status) throw error_for(status);
+            return port_name;
+        }
+        // The renamed link's port moves with it: the core removes the old name's port, has the
+        // link renamed (the callback), then makes the new one.
+        std::exception_ptr rename_failure;
+        bool renamed = false;
+        const agent::Status status = core_.move_port(raw_ifname, port_name, options, [&] {
             try {
                 options_.rename_link(raw_ifname, port_name);
+                renamed = true;
+            } catch (...) {
+                rename_failure = std::current_exception();
+            }
+            return renamed;
+        });
+        if (rename_failure) {
+            try {
+                std::rethrow_exception(rename_failure);
             } catch (const ServiceError&) {
                 throw;
             } catch (const std::exception& error) {
@@ -295,10 +316,8 @@ class Service::Impl final : public sdbus::AdaptorInterfaces<dev::ovs::PortAgent1
                                                           ".");
             }
         }
-        const agent::Status status =
-            core_.create_port(port_name, {std::nullopt, vmid, {}}, agent::Origin::Request);
         if (!status) {
-            if (rename) undo_rename(port_name, raw_ifname);
+            if (renamed) undo_rename(port_name, raw_ifname);
             throw error_for(status);
         }
         return port_name;

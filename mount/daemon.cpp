@@ -18,6 +18,7 @@
 #include <memory>
 #include <mutex>
 #include <optional>
+#include <set>
 #include <stdexcept>
 
 #include <sdbus-c++/sdbus-c++.h>
@@ -162,8 +163,13 @@ std::optional<LeftAlone> left_to_proxmox(const config::Config& config, const std
 }
 
 // Turns one debounced batch of link events into requests to the core.
+// Called without the watcher's mutex held, which it takes only to change the watched names: a
+// call into the core may wait for a worker, and a worker's listener takes that mutex.
+// `agent_renamed` holds the names enable_rename gave: such a link is never renamed again.
 void handle_links(const netwatch::LinkBatch& batch, const config::Config& config,
-                  netwatch::LinkWatcher& watcher, agent::Core& core, agent::Journal& journal) {
+                  netwatch::LinkWatcher& watcher, std::recursive_mutex& watcher_mutex,
+                  agent::Core& core, agent::Journal& journal,
+                  std::set<std::string>& agent_renamed) {
     for (const std::string& note : batch.notes) spdlog::warn("netlink: {}", note);
     for (const netwatch::LinkEvent& event : batch.events) {
         const std::string& name = event.link.name;
@@ -171,6 +177,7 @@ void handle_links(const netwatch::LinkBatch& batch, const config::Config& config
         switch (event.change) {
             case netwatch::LinkChange::Gone:
                 spdlog::debug("link {} gone", name);
+                agent_renamed.erase(name);
                 core.link_gone(name);
                 break;
             case netwatch::LinkChange::Changed:
@@ -201,18 +208,36 @@ void handle_links(const netwatch::LinkBatch& batch, const config::Config& config
                     }
                     break;
                 }
-                if (auto target = rename_target(config, name)) {
-                    watcher.watch_name(*target);
-                    const netwatch::RenameResult renamed = netwatch::rename_link(name, *target);
-                    if (renamed.ok()) {
+                if (auto target =
+                        agent_renamed.count(name) ? std::nullopt : rename_target(config, name)) {
+                    {
+                        std::lock_guard lock(watcher_mutex);
+                        watcher.watch_name(*target);
+                    }
+                    // A port of the old name (attached before enable_rename was turned on) moves
+                    // with the link: removed before the rename, made again under the new name.
+                    std::optional<netwatch::RenameResult> renamed;
+                    const agent::Status moved = core.move_port(name, *target, std::nullopt, [&] {
+                        renamed = netwatch::rename_link(name, *target);
+                        return renamed->ok();
+                    });
+                    if (renamed && renamed->ok()) {
                         // The renamed link is reported under its new name in a later batch.
                         spdlog::info("renamed {} to {}", name, *target);
+                        agent_renamed.insert(*target);
                         journal.record("link_renamed", {{"old", name}, {"new", *target}});
+                        if (!moved) {
+                            spdlog::warn("port {}: not moved to {}: {}", name, *target,
+                                         moved.message);
+                        }
                         break;
                     }
-                    watcher.unwatch_name(*target);
+                    {
+                        std::lock_guard lock(watcher_mutex);
+                        watcher.unwatch_name(*target);
+                    }
                     spdlog::warn("cannot rename {} to {}: {}; attaching it as it is", name, *target,
-                                 renamed.message);
+                                 renamed ? renamed->message : moved.message);
                 }
                 // The guest's tag and trunks, if any, come through the core's default_options.
                 core.link_appeared(name, core_kind(event.link.kind));
@@ -335,6 +360,8 @@ int run_daemon(const DaemonOptions& options) {
     core_options.link_exists = [](const std::string& name) {
         return ::if_nametoindex(name.c_str()) != 0;
     };
+    // "activated" is what NM says and OVSDB shows (the feed below).
+    core_options.confirm_rows = true;
     // A guest NIC's VLAN tag and trunks from its Proxmox config.
     core_options.default_options =
         [pve_root](const std::string& name) -> std::optional<agent::PortOptions> {
@@ -399,6 +426,7 @@ int run_daemon(const DaemonOptions& options) {
     // The watcher is driven by this loop and, for renames asked over D-Bus, by the bus thread;
     // recursive because the loop's own calls into the core come back through the listener below.
     std::recursive_mutex watcher_mutex;
+    std::set<std::string> agent_renamed;  // names enable_rename gave (the loop's thread only)
     // A port requested by name (mkdir, D-Bus) may have a name outside include_prefixes: its
     // link must still be reported when it appears.
     core.add_listener([&](const std::string& name, const std::optional<agent::Port>&) {
@@ -743,10 +771,9 @@ int run_daemon(const DaemonOptions& options) {
             if (fds[2].revents & POLLIN) watcher->process_pending();
             batch = watcher->take_batch(netwatch::LinkWatcher::Clock::now());
         }
-        if (batch) {
-            std::lock_guard lock(watcher_mutex);
-            handle_links(*batch, config, *watcher, core, journal);
-        }
+        // The watcher is replaced only on this thread (a reload), so it is used unlocked here.
+        if (batch)
+            handle_links(*batch, config, *watcher, watcher_mutex, core, journal, agent_renamed);
         if (fds[4].revents & (POLLIN | POLLHUP | POLLERR))
             ovsdb.on_readable(OvsdbFeed::Clock::now());
         ovsdb.on_timer(OvsdbFeed::Clock::now());

@@ -40,6 +40,43 @@ std::string format_ip(const Ip4Info& ip) {
     return text;
 }
 
+// NM shows an activated device's Ip4Config in parts: the gateway and DNS can come before the
+// addresses (NM 1.52). Waits, up to `deadline`, until a config with a gateway or DNS also has
+// an address; returns what NM shows then.
+constexpr auto kIp4SettleTime = std::chrono::seconds(5);
+Ip4Info read_settled_ip4(NmClient& nm, const std::string& device_path, Clock::time_point deadline) {
+    Ip4Info current = nm.ip4_config(device_path);
+    const auto settled = [](const Ip4Info& ip) {
+        return !ip.addresses.empty() || (ip.gateway.empty() && ip.dns.empty());
+    };
+    if (settled(current)) return current;
+    try {
+        nm.wait_for(
+            [&] {
+                current = nm.ip4_config(device_path);
+                return settled(current);
+            },
+            deadline, "the uplink's addresses");
+    } catch (const NmError&) {
+        // A NIC with a gateway and no address: moved as NM shows it.
+    }
+    return current;
+}
+
+// Every address, the gateway and every DNS server of `wanted` are in `now`.
+bool holds(const Ip4Info& now, const Ip4Info& wanted) {
+    const bool addresses =
+        std::all_of(wanted.addresses.begin(), wanted.addresses.end(), [&](const Ipv4Address& w) {
+            return std::any_of(now.addresses.begin(), now.addresses.end(), [&](const auto& a) {
+                return a.address == w.address && a.prefix == w.prefix;
+            });
+        });
+    const bool dns = std::all_of(wanted.dns.begin(), wanted.dns.end(), [&](const std::string& d) {
+        return std::find(now.dns.begin(), now.dns.end(), d) != now.dns.end();
+    });
+    return addresses && now.gateway == wanted.gateway && dns;
+}
+
 DeviceInfo wait_activated(NmClient& nm, const std::string& ifname,
                           const std::vector<std::uint32_t>& types, Clock::time_point deadline) {
     auto device = nm.device_by_interface(ifname, types);
@@ -204,7 +241,7 @@ BridgeSetupReport setup_bridge(NmClient& nm, const BridgeSetupOptions& options,
         auto nic = nm.device_by_interface(*options.uplink, {kDeviceEthernet, kDeviceVeth});
         if (!nic) throw NmError("uplink " + *options.uplink + " is not a NIC NetworkManager knows");
         if (nic->state == kStateActivated) {
-            Ip4Info current = nm.ip4_config(nic->path);
+            Ip4Info current = read_settled_ip4(nm, nic->path, Clock::now() + kIp4SettleTime);
             for (const Ipv4Address& a : current.addresses) ip.addresses.push_back(a);
             ip.gateway = current.gateway;
             ip.dns = current.dns;
@@ -243,20 +280,11 @@ BridgeSetupReport setup_bridge(NmClient& nm, const BridgeSetupOptions& options,
             wait_activated(nm, b, {kDeviceOvsBridge}, deadline);
             DeviceInfo iface = wait_activated(nm, b, {kDeviceOvsInterface}, deadline);
             if (b == options.bridge && !ip.addresses.empty()) {
-                // NM publishes the new Ip4Config shortly after ACTIVATED.
-                nm.wait_for(
-                    [&] {
-                        const Ip4Info now = nm.ip4_config(iface.path);
-                        return std::all_of(
-                            ip.addresses.begin(), ip.addresses.end(), [&](const Ipv4Address& w) {
-                                return std::any_of(now.addresses.begin(), now.addresses.end(),
-                                                   [&](const Ipv4Address& a) {
-                                                       return a.address == w.address &&
-                                                              a.prefix == w.prefix;
-                                                   });
-                            });
-                    },
-                    deadline, b + " to hold " + format_ip({ip.addresses, "", {}}));
+                // NM publishes the new Ip4Config after ACTIVATED, its parts one by one: a host
+                // whose default route is missing after setup has lost its network.
+                const Ip4Info wanted{ip.addresses, ip.gateway, ip.dns};
+                nm.wait_for([&] { return holds(nm.ip4_config(iface.path), wanted); }, deadline,
+                            b + " to hold " + format_ip(wanted));
             }
         }
         if (options.uplink) {

@@ -232,6 +232,12 @@ NmClient::NmClient() : signals_(std::make_unique<SignalState>()) {
     // A new device (a link NM has just seen) is a change waiters may be waiting for.
     bus::add_match(*bus_, bus::signal_rule(kBusName, kInterface, "DeviceAdded"),
                    [this](sdbus::Message&) { on_any_change(); });
+    // An IPv4 configuration that changes (addresses, gateway, DNS arrive after ACTIVATED) is
+    // what setup-bridge's verification waits for; ports have none, so this stays quiet.
+    bus::add_match(*bus_,
+                   bus::signal_rule(kBusName, kPropertiesInterface, "PropertiesChanged") +
+                       ",arg0='org.freedesktop.NetworkManager.IP4Config'",
+                   [this](sdbus::Message&) { on_any_change(); });
     bus::add_match(*bus_, bus::signal_rule(kBusName, kInterface, "DeviceRemoved"),
                    [this](sdbus::Message& m) { on_device_removed(m); });
     bus::add_match(*bus_,
@@ -680,6 +686,11 @@ std::optional<DeviceInfo> NmClient::real_device_by_interface(
         if (wanted(info)) return std::move(info);
     }
     return std::nullopt;
+}
+
+std::string NmClient::active_connection_uuid(const std::string& active_path) {
+    return get_property<std::string>(active_path,
+                                     "org.freedesktop.NetworkManager.Connection.Active", "Uuid");
 }
 
 Ip4Info NmClient::ip4_config(const std::string& device_path) {

@@ -164,6 +164,8 @@ class NmClient {
     // Activation.
     std::string activate(const std::string& connection_path, const std::string& device_path = "/");
     void deactivate(const std::string& active_path);
+    // The UUID of the profile an active connection activates.
+    std::string active_connection_uuid(const std::string& active_path);
 
     // Devices.
     std::vector<std::string> all_devices();

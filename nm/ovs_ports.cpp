@@ -147,6 +147,16 @@ std::optional<ConnectionInfo> OvsPorts::bridge_profile() {
     return std::nullopt;
 }
 
+bool active_with(NmClient& nm, const DeviceInfo& device, const std::string& member_uuid) {
+    if (device.state != kStateActivated || device.active_connection == "/") return false;
+    // A renamed link's device still carries the member of its old name: not this port's.
+    try {
+        return nm.active_connection_uuid(device.active_connection) == member_uuid;
+    } catch (const NmError&) {
+        return false;  // deactivated meanwhile
+    }
+}
+
 std::vector<OwnedPort> OvsPorts::owned_ports() {
     std::map<std::string, OwnedPort> ports;
     std::vector<ConnectionInfo> all = nm_.list_connections();
@@ -302,7 +312,7 @@ std::optional<AttachResult> OvsPorts::prepare_new(const PortRequest& request,
     result.state = AttachState::Pending;
     if (device) {
         result.device = device->path;
-        if (device->state == kStateActivated && device->active_connection != "/") {
+        if (active_with(nm_, *device, result.member_uuid)) {
             // Attached already (an earlier run, or NM's autoconnect after a restart).
             result.state = AttachState::Activated;
             result.active_connection = device->active_connection;
@@ -420,7 +430,7 @@ AttachResult OvsPorts::activate_member(const std::string& ifname, bool take_clai
     result.member_uuid = port->member->uuid;
     result.member_profile = port->member->path;
     result.member_type = port->member->type;
-    if (take_claim && device.state == kStateActivated && device.active_connection != "/") {
+    if (take_claim && active_with(nm_, device, result.member_uuid)) {
         result.state = AttachState::Activated;
         result.active_connection = device.active_connection;
         result.was_active = true;
@@ -505,6 +515,11 @@ void OvsPorts::ensure_bridge_active(const ConnectionInfo& bridge, Clock::time_po
         device->path, [](std::uint32_t s) { return s == kStateActivated; }, deadline);
 }
 
+namespace {
+// How long detach() waits for NM to release the interface from its port.
+constexpr std::chrono::seconds kReleaseTimeout{5};
+}  // namespace
+
 DetachResult OvsPorts::detach(const std::string& ifname) {
     take_prepared(ifname);
     std::optional<OwnedPort> port = owned_port(ifname);
@@ -522,6 +537,18 @@ DetachResult OvsPorts::detach(const std::string& ifname) {
         }
         result.deleted_uuids.push_back((*profile)->uuid);
         result.deleted_profiles.push_back((*profile)->path);
+    }
+    // NM releases the interface from its OVS port (deletes its OVSDB rows) by the interface's
+    // name at that moment: returning only once the device has let go of the port means the
+    // link may be renamed afterwards without leaving the old name's rows behind.
+    if (port->device && port->device->state >= kStatePrepare) {
+        try {
+            nm_.wait_device_state(
+                port->device->path, [](std::uint32_t s) { return s < kStatePrepare; },
+                Clock::now() + kReleaseTimeout);
+        } catch (const NmError&) {
+            // Gone with its link, or NM is slow: the profiles are deleted either way.
+        }
     }
     return result;
 }

@@ -144,5 +144,7 @@ class OvsPorts {
 // Is this profile one the agent created? (Its id follows the scheme, and where it carries
 // ovs-external-ids they name the agent as owner.)
 bool is_owned_by_agent(const ConnectionInfo& info);
+// Is the device ACTIVATED with the member profile of this UUID (not another one's)?
+bool active_with(NmClient& nm, const DeviceInfo& device, const std::string& member_uuid);
 
 }  // namespace opa::nm

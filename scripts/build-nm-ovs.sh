@@ -28,7 +28,11 @@
 # apt-get build-dep from the unpacked source. Result: $NM_OVS_DEB_OUT/<debian version>/*.deb.
 # scripts/nm-ovs-deb.sh installs them (scripts/install.sh --with-nm-ovs calls it).
 set -Eeuo pipefail
-trap 'echo "build-nm-ovs: FAILED (exit $?) at line $LINENO: $BASH_COMMAND" >&2' ERR
+on_error() { # names the step that failed (its first line)
+    local rc=$? step=${BASH_COMMAND%%$'\n'*}
+    echo "build-nm-ovs: FAILED (exit $rc) at line ${BASH_LINENO[0]}: $step" >&2
+}
+trap on_error ERR
 
 t_start=$(date +%s)
 say() { echo "build-nm-ovs: $*"; }

@@ -21,7 +21,11 @@
 # Env: OPA_ROOTS (default /var/cache/ovs-port-agent/roots), OPA_DEBIAN_MIRROR (default: the
 #      host's Debian mirror, read from its apt sources).
 set -Eeuo pipefail
-trap 'echo "distro-root: FAILED (exit $?) at line $LINENO: $BASH_COMMAND" >&2' ERR
+on_error() { # names the step that failed (its first line)
+    local rc=$? step=${BASH_COMMAND%%$'\n'*}
+    echo "distro-root: FAILED (exit $rc) at line ${BASH_LINENO[0]}: $step" >&2
+}
+trap on_error ERR
 HERE=$(cd "$(dirname "$(readlink -f "$0")")" && pwd)
 SRC=$(dirname "$HERE")
 ROOTS=${OPA_ROOTS:-/var/cache/ovs-port-agent/roots}

@@ -9,7 +9,11 @@
 # Env: OPA_BUILD_PREFIX, OPA_FUZZ_SECONDS (per target, default 60), OPA_JOBS (build jobs, default nproc).
 # New inputs that found coverage go to build-fuzz/corpus/<target>/, not into the source tree.
 set -Eeuo pipefail
-trap 'echo "fuzz: FAILED (exit $?) at line $LINENO: $BASH_COMMAND" >&2' ERR
+on_error() { # names the step that failed (its first line)
+    local rc=$? step=${BASH_COMMAND%%$'\n'*}
+    echo "fuzz: FAILED (exit $rc) at line ${BASH_LINENO[0]}: $step" >&2
+}
+trap on_error ERR
 cd "$(dirname "$(readlink -f "$0")")/.."
 # OPA_BUILD_PREFIX (default build-): test.sh gives each Debian release build trees of its own.
 B=${OPA_BUILD_PREFIX:-build-}fuzz

@@ -9,7 +9,11 @@
 # never started by the install: a policy-rc.d refuses them for the duration, so installing
 # never touches the host's own network. The sandbox starts its own private instances.
 set -Eeuo pipefail
-trap 'echo "install-deps: FAILED (exit $?) at line $LINENO: $BASH_COMMAND" >&2' ERR
+on_error() { # names the step that failed (its first line)
+    local rc=$? step=${BASH_COMMAND%%$'\n'*}
+    echo "install-deps: FAILED (exit $rc) at line ${BASH_LINENO[0]}: $step" >&2
+}
+trap on_error ERR
 
 # Debian 12 (bookworm) and Debian 13 (trixie) name some run-time libraries differently.
 . /etc/os-release
@@ -43,7 +47,7 @@ BUILD_PKGS=(
 # What the tests use as real peers and read-only checks.
 TEST_PKGS=(
     dbus dbus-bin libglib2.0-bin systemd ifupdown2 iproute2 util-linux procps psmisc kmod
-    openvswitch-switch openvswitch-common python3
+    openvswitch-switch openvswitch-common python3 jq
 )
 # What scripts/build-nm-ovs.sh needs to build NetworkManager with OVS from Debian's source.
 NM_BUILD_PKGS=(

@@ -78,8 +78,13 @@ if [ "$with_nm_ovs" = 1 ]; then
     [ "$prefix" = / ] || { echo "install: --with-nm-ovs installs system packages: not with --prefix" >&2; exit 2; }
     scripts/nm-ovs-deb.sh install
 fi
-cmake -S . -B build-install -DCMAKE_BUILD_TYPE=RelWithDebInfo -DOPA_BUILD_TESTS=OFF >/dev/null
-cmake --build build-install -j "$(nproc)" --target ovs-port-agent
+# OPA_BUILD_PREFIX (default build-): scripts/test.sh gives each Debian release trees of its own.
+# OPA_INSTALL_BUILD_DIR: install from an existing, configured build tree (the tests' own).
+build=${OPA_INSTALL_BUILD_DIR:-${OPA_BUILD_PREFIX:-build-}install}
+if [ -z "${OPA_INSTALL_BUILD_DIR:-}" ]; then
+    cmake -S . -B "$build" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DOPA_BUILD_TESTS=OFF >/dev/null
+fi
+cmake --build "$build" -j "$(nproc)" --target ovs-port-agent
 
 # The manifest's own directories are the first ones recorded in it.
 new_dirs=()
@@ -103,7 +108,7 @@ put() { # mode source destination
     record file "$3"
 }
 
-put 0755 build-install/cli/ovs-port-agent "$(root /usr/sbin/ovs-port-agent)"
+put 0755 "$build/cli/ovs-port-agent" "$(root /usr/sbin/ovs-port-agent)"
 put 0644 dbus/dev.ovs.PortAgent1.conf "$(root /usr/share/dbus-1/system.d/dev.ovs.PortAgent1.conf)"
 put 0644 config/config.toml.example "$(root /usr/share/doc/ovs-port-agent/config.toml.example)"
 put 0644 README.md "$(root /usr/share/doc/ovs-port-agent/README.md)"

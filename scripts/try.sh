@@ -4,7 +4,12 @@
 # namespace with its own D-Bus, OVS and NetworkManager), creates the bridge through
 # `ovs-port-agent setup-bridge`, and runs `ovs-port-agent run` in the foreground until Ctrl-C.
 # Nothing touches the host's own network. State lives in /tmp/ovs-port-agent-try.
-set -euo pipefail
+set -Eeuo pipefail
+on_error() { # names the step that failed (its first line)
+    local rc=$? step=${BASH_COMMAND%%$'\n'*}
+    echo "try: FAILED (exit $rc) at line ${BASH_LINENO[0]}: $step" >&2
+}
+trap on_error ERR
 cd "$(dirname "$(readlink -f "$0")")/.."
 [ "$(id -u)" = 0 ] || { echo "try: run as root (sudo scripts/try.sh): the sandbox needs network namespaces" >&2; exit 2; }
 

@@ -85,7 +85,9 @@ TEST(BridgeSetup, UplinkAddressMovesToTheBridgeAndSecondRunChangesNothing) {
     auto iface = client.device_by_interface("opabr0", {nm::kDeviceOvsInterface});
     ASSERT_TRUE(iface);
     const nm::Ip4Info ip = client.ip4_config(iface->path);
-    ASSERT_EQ(ip.addresses.size(), 1u);
+    std::string setup_log;
+    for (const auto& line : log) setup_log += line + "\n";
+    ASSERT_EQ(ip.addresses.size(), 1u) << setup_log;
     EXPECT_EQ(ip.addresses[0].address, "192.0.2.10");
     EXPECT_EQ(ip.addresses[0].prefix, 24u);
     EXPECT_EQ(ip.gateway, "192.0.2.1");

@@ -33,7 +33,7 @@ rm -f "$scratch.log"
 
 # The .deb built from the same tree installs the same files.
 mkdir -p "$scratch/deb"
-(cd "$src/build-install" && cpack -G DEB -B "$scratch/deb" >/dev/null) || fail "cpack"
+(cd "${OPA_INSTALL_BUILD_DIR:-$src/${OPA_BUILD_PREFIX:-build-}install}" && cpack -G DEB -B "$scratch/deb" >/dev/null) || fail "cpack"
 deb=$(ls "$scratch"/deb/ovs-port-agent_*.deb)
 contents=$(dpkg-deb -c "$deb" | awk '{print $6}')
 for f in ./usr/sbin/ovs-port-agent ./usr/share/dbus-1/system.d/dev.ovs.PortAgent1.conf \

@@ -45,13 +45,17 @@ class FakeBackend : public agent::Backend {
         p.link_present = links.count(name) > 0;
         p.created = !profiles.count(name);
         if (p.created) profiles[name] = {options, origin, false};
-        p.activated = profiles[name].activated;
+        // NM 1.52 autoconnects new profiles whose link is there.
+        if (p.link_present && nm_autoconnects.count(name)) profiles[name].activated = true;
+        // NM shows the device ACTIVATED while it carries another member (a renamed link's).
+        p.activated = profiles[name].activated || claimed_by.count(name) > 0;
         return p;
     }
     // Waits while the gate is closed, so tests can hold an activation "inside NM".
     Profiles activate(const std::string& name) override { return activate_as("activate", name); }
     Profiles replug(const std::string& name) override { return activate_as("replug", name); }
     Profiles activate_as(const std::string& call, const std::string& name) {
+        bool was_active = false;
         {
             std::unique_lock lock(mutex);
             calls.push_back(call + " " + name);
@@ -64,9 +68,11 @@ class FakeBackend : public agent::Backend {
                 throw agent::BackendError("device failed: ovsdb-failed");
             }
             if (!profiles.count(name)) throw agent::BackendError("no profiles for " + name);
+            was_active = nm_autoconnects.count(name) > 0;
             profiles[name].activated = true;
         }
         Profiles p;
+        p.was_active = was_active;
         p.link_present = true;
         p.activated = true;
         p.kind = agent::LinkKind::Veth;
@@ -75,7 +81,9 @@ class FakeBackend : public agent::Backend {
     nlohmann::json remove(const std::string& name) override {
         std::lock_guard lock(mutex);
         calls.push_back("remove " + name);
+        if (fail_remove.count(name)) throw agent::BackendError("NM refused to delete " + name);
         profiles.erase(name);
+        std::erase_if(claimed_by, [&](const auto& claim) { return claim.second == name; });
         return {{"deleted", name}};
     }
     void set_options(const std::string& name, const agent::PortOptions& options) override {
@@ -104,6 +112,30 @@ class FakeBackend : public agent::Backend {
         return result;
     }
 
+    // The agent's rows OVSDB would show: one for each port NM activated (for bridge_observed).
+    std::vector<agent::BridgePort> rows() {
+        std::lock_guard lock(mutex);
+        std::vector<agent::BridgePort> result;
+        for (const auto& [name, profile] : profiles) {
+            if (profile.activated) result.push_back({name, true, "agent", std::nullopt, {}});
+        }
+        return result;
+    }
+    // The kernel renamed a link: NM's device keeps what it carried under the new name.
+    void rename_link(const std::string& old_name, const std::string& new_name) {
+        std::lock_guard lock(mutex);
+        if (links.erase(old_name)) links.insert(new_name);
+        if (auto it = profiles.find(old_name); it != profiles.end() && it->second.activated) {
+            claimed_by[new_name] = old_name;
+        }
+    }
+    // Position of the first call `call` in calls, or npos.
+    std::size_t position(const std::string& call) {
+        std::lock_guard lock(mutex);
+        auto it = std::find(calls.begin(), calls.end(), call);
+        return it == calls.end() ? std::string::npos : static_cast<std::size_t>(it - calls.begin());
+    }
+
     void open_gate() {
         std::lock_guard lock(mutex);
         gate_closed = false;
@@ -126,9 +158,14 @@ class FakeBackend : public agent::Backend {
     std::condition_variable changed;
     std::map<std::string, Profile> profiles;
     std::set<std::string> links;
-    std::set<std::string> fail_prepare, fail_activate;
+    // Links renamed while attached: new name -> old name, whose member NM shows ACTIVATED on the
+    // device (prepare() says activated) until the old name's profiles are removed.
+    std::map<std::string, std::string> claimed_by;
+    std::set<std::string> fail_prepare, fail_activate, fail_remove;
     bool fail_set_options = false;
     std::set<std::string> not_restored_by_nm;  // nm_restores() says no (guest NICs on PVE)
+    // NM attaches these by itself as soon as their link is there (NM 1.52's autoconnect).
+    std::set<std::string> nm_autoconnects;
     std::vector<std::string> calls;
     bool gate_closed = false;             // activate() waits while closed
     bool prepare_gate_closed = false;     // prepare() waits while closed

@@ -73,6 +73,38 @@ TEST_F(CoreTest, RequestedPortIsPendingUntilItsLinkAppears) {
     EXPECT_EQ(journal.count("port_attached"), 1u);
 }
 
+// NM 1.52 attaches a profile by itself as soon as its link appears: the agent's activation
+// then finds the port attached, and the attach is still recorded, once per appearance.
+TEST_F(CoreTest, AnAttachNetworkManagerMadeByItselfIsRecordedOncePerLinkAppearance) {
+    backend.nm_autoconnects = {"vi100", "veth200i0"};
+    ASSERT_TRUE(core->create_port("vi100", {}));
+    backend.links.insert("vi100");
+    core->link_appeared("vi100", LinkKind::Veth);
+    ASSERT_TRUE(core->wait_idle(5s));
+    EXPECT_EQ(core->port("vi100")->state, PortState::Activated);
+    EXPECT_EQ(journal.count("port_attached"), 1u);
+
+    // Reconcile, or another activation of an attached port, is no new fact.
+    core->link_appeared("vi100", LinkKind::Veth);
+    ASSERT_TRUE(core->wait_idle(5s));
+    EXPECT_EQ(journal.count("port_attached"), 1u);
+
+    // The link goes and comes back: NM attaches it again by itself.
+    backend.links.erase("vi100");
+    core->link_gone("vi100");
+    backend.links.insert("vi100");
+    core->link_appeared("vi100", LinkKind::Veth);
+    ASSERT_TRUE(core->wait_idle(5s));
+    EXPECT_EQ(journal.count("port_attached"), 2u);
+
+    // A new link whose profiles NM attached before the agent's activation.
+    backend.links.insert("veth200i0");
+    core->link_appeared("veth200i0", LinkKind::Veth);
+    ASSERT_TRUE(core->wait_idle(5s));
+    EXPECT_EQ(core->port("veth200i0")->state, PortState::Activated);
+    EXPECT_EQ(journal.count("port_attached"), 3u);
+}
+
 // A new link's port_created is appended after the activation that follows it (the fsync is
 // not on the attach's latency), but always before that activation's outcome, also a failure.
 TEST_F(CoreTest, NewLinksPortIsCreatedThenAttachedInTheJournalEvenWhenActivationFails) {
