@@ -18,13 +18,13 @@ esac
 grep -q "$want" <<<"$depends" || fail "Depends lacks $want"
 grep -q "$other" <<<"$depends" && fail "Depends names $other"
 for d in openvswitch-switch dbus fuse3; do grep -q "$d" <<<"$depends" || fail "Depends lacks $d"; done
-dpkg-deb -f "$agent_deb" Recommends | grep -q '+ovs1' || fail "Recommends does not name the OVS rebuild of network-manager"
+[[ $(dpkg-deb -f "$agent_deb" Recommends) == *+ovs1* ]] || fail "Recommends does not name the OVS rebuild of network-manager"
 size=$(dpkg-deb -f "$agent_deb" Installed-Size)
 say "Installed-Size: $size KiB"
 [ "$size" -lt 15000 ] || fail "installed size $size KiB: not stripped?"
 x=$(mktemp -d)
 dpkg-deb -x "$agent_deb" "$x"
-if readelf -S "$x/usr/sbin/ovs-port-agent" | grep -q '\.debug_info'; then rm -rf "$x"; fail "the binary has debug info"; fi
+if [ "$(readelf -S "$x/usr/sbin/ovs-port-agent" | grep -c '\.debug_info')" != 0 ]; then rm -rf "$x"; fail "the binary has debug info"; fi
 rm -rf "$x"
 
 t0=$(date +%s)
@@ -42,7 +42,7 @@ in_clean bash -Eeuo pipefail -c '
     DEBIAN_FRONTEND=noninteractive apt-get install -y -q "$deb" >/tmp/apt.log 2>&1 || { tail -n 30 /tmp/apt.log; exit 1; }
     echo "--- ovs-port-agent --version"
     ovs-port-agent --version
-    ovs-port-agent --version | grep -q "^ovs-port-agent [0-9]"
+    [[ $(ovs-port-agent --version) =~ ^ovs-port-agent\ [0-9] ]]
     echo "--- ovs-port-agent config check"
     ovs-port-agent config check
     echo "--- ovs-port-agent doctor (no NetworkManager here: it must say so and name the command)"

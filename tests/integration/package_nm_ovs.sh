@@ -33,8 +33,10 @@ in_clean env OPA_SANDBOX_PREFIX="${OPA_SANDBOX_PREFIX:-opa}" bash -Eeuo pipefail
     grep -q "network-manager: $(debian network-manager) -> $(debian network-manager)+ovs1" /tmp/install.out
     [ "$(ver network-manager)" = "$(debian network-manager)+ovs1" ]
     [ "$(ver libnm0)" = "$(debian libnm0)+ovs1" ]
-    apt-mark showhold | grep -qx network-manager
-    apt-mark showhold | grep -qx libnm0
+    # (outputs are read whole before grep -q: an early exit would SIGPIPE the writer under pipefail)
+    holds=$(apt-mark showhold)
+    grep -qx network-manager <<<"$holds"
+    grep -qx libnm0 <<<"$holds"
     ls /usr/lib/*/NetworkManager/*/libnm-device-plugin-ovs.so
     "$src/scripts/nm-ovs-deb.sh" status | tee /tmp/status.out
     grep -q "the rebuilt Debian package" /tmp/status.out
@@ -55,7 +57,7 @@ in_clean env OPA_SANDBOX_PREFIX="${OPA_SANDBOX_PREFIX:-opa}" bash -Eeuo pipefail
     sandbox_up
     state=/run/ovs-port-agent-sandbox/$OPA_SANDBOX
     grep -q "Loaded device plugin: NMOvsFactory" "$state/nm.log" || fail "NetworkManager did not load its OVS plugin"
-    grep "Loaded device plugin: NMOvsFactory" "$state/nm.log" | head -n 1
+    grep -m 1 "Loaded device plugin: NMOvsFactory" "$state/nm.log"
     caps=$(sx busctl get-property org.freedesktop.NetworkManager /org/freedesktop/NetworkManager \
         org.freedesktop.NetworkManager Capabilities)
     echo "Capabilities: $caps"
