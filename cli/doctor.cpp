@@ -12,6 +12,7 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <optional>
 #include <sstream>
 
 #include "agent/proxmox_config.hpp"
@@ -21,6 +22,7 @@
 #include "ledger/verify.hpp"
 #include "netwatch/ovsdb_monitor.hpp"
 #include "nm/nm_client.hpp"
+#include "nm/nm_package.hpp"
 
 namespace opa::cli {
 namespace {
@@ -253,18 +255,22 @@ std::vector<CheckResult> run_doctor(const std::string& config_path) {
                             (loaded.used_defaults ? " absent: defaults" : " is valid")));
     }
 
+    // NetworkManager: what answers on the bus, and which package the host has (none; Debian's,
+    // without OVS; Debian's rebuilt with OVS; that rebuild of an older Debian version).
+    std::optional<nm::DaemonInfo> info;
+    std::string bus_error;
     try {
         nm::NmClient nm;
-        const nm::DaemonInfo info = nm.daemon_info();
-        if (info.has_ovs()) {
-            checks.push_back(ok("NetworkManager " + info.version + " with Open vSwitch support"));
-        } else {
-            checks.push_back(fail("NetworkManager " + info.version + " without OVS support",
-                                  "build it with scripts/build-nm-ovs.sh"));
-        }
-    } catch (const nm::NmError& error) {
-        checks.push_back(fail(error.what(), "start NetworkManager"));
+        info = nm.daemon_info();
+    } catch (const std::exception& error) {
+        bus_error = error.what();
     }
+    const nm::NmVerdict verdict =
+        nm::nm_verdict(info, bus_error, nm::read_nm_package(), nm::nm_ovs_fix_command());
+    checks.push_back({verdict.level == 0   ? CheckLevel::Ok
+                      : verdict.level == 1 ? CheckLevel::Warn
+                                           : CheckLevel::Fail,
+                      verdict.what, verdict.advice});
     checks.push_back(check_ovsdb());
     checks.push_back(check_fuse());
     checks.push_back(check_mountpoint(config));

@@ -177,6 +177,7 @@ int main(int argc, char** argv) {
     CLI::App app{
         "ovs-port-agent: keeps container veth/tap interfaces attached as Open vSwitch "
         "ports through NetworkManager"};
+    app.set_version_flag("--version", std::string("ovs-port-agent ") + OPA_VERSION);
     app.require_subcommand(1);
     std::string config_path(opa::config::kDefaultPath);
     app.add_option("-c,--config", config_path, "configuration file")->capture_default_str();

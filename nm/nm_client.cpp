@@ -104,8 +104,9 @@ bool DaemonInfo::has_ovs() const {
 std::string ovs_missing_message(const DaemonInfo& info) {
     return "NetworkManager " + info.version +
            " has no Open vSwitch support (its Capabilities lack 2 = OVS; Debian builds "
-           "network-manager with --disable-ovs). Build NetworkManager of the same version with "
-           "OVS using scripts/build-nm-ovs.sh, and run that daemon instead of the packaged one.";
+           "network-manager with OVS disabled). Install Debian's network-manager rebuilt with "
+           "OVS: sudo scripts/install.sh --with-nm-ovs (scripts/build-nm-ovs.sh --deb makes the "
+           "packages; 'ovs-port-agent doctor' names the command for this host).";
 }
 
 std::string device_state_name(std::uint32_t state) {

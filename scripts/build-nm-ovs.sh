@@ -9,10 +9,24 @@
 # Nothing is written over the distribution's files.
 #
 # Usage: scripts/build-nm-ovs.sh [--print-prefix] [--force]
+#        scripts/build-nm-ovs.sh --deb [--print-deb-dir] [--force]
 # Env:   NM_OVS_PREFIX  install prefix        (default /opt/ovs-port-agent/nm-ovs-$VERSION)
 #        NM_OVS_WORK    source and build dir  (default /var/cache/ovs-port-agent/nm-build)
-#        NM_OVS_DEB_VERSION  Debian version to build (default: the host's network-manager package)
+#        NM_OVS_DEB_VERSION  Debian version to build (default: the host's network-manager package;
+#                       with --deb: the newest version Debian's archive offers)
+#        NM_OVS_DEB_OUT where --deb leaves its packages (default /var/cache/ovs-port-agent/nm-deb)
 # A finished build is cached: a second run only re-checks it and takes seconds.
+#
+# --deb rebuilds Debian's own network-manager source package instead, as packages for the system:
+# the same source, patches and debian/rules with one change, OVS enabled (--disable-ovs becomes
+# --enable-ovs on Debian 12, -Dovs=false becomes -Dovs=true on Debian 13; the systemd drop-in
+# that OVS support installs is added to network-manager.install so dh_missing accepts it), and a
+# changelog entry whose version sorts just above Debian's (1.42.4-1+deb12u1 -> 1.42.4-1+deb12u1+ovs1).
+# Only the architecture-dependent packages are built (network-manager, libnm0, libnm-dev,
+# gir1.2-nm-1.0; the arch:all ones do not change), with nice -n 19 and
+# DEB_BUILD_OPTIONS="nocheck nodoc noddebs parallel=2". The build dependencies are installed with
+# apt-get build-dep from the unpacked source. Result: $NM_OVS_DEB_OUT/<debian version>/*.deb.
+# scripts/nm-ovs-deb.sh installs them (scripts/install.sh --with-nm-ovs calls it).
 set -Eeuo pipefail
 on_error() { # names the step that failed (its first line)
     local rc=$? step=${BASH_COMMAND%%$'\n'*}
@@ -26,24 +40,41 @@ die() { echo "build-nm-ovs: ERROR: $*" >&2; exit 1; }
 elapsed() { echo "$(($(date +%s) - t_start)) s"; }
 
 print_prefix=0
+print_deb_dir=0
 force=0
+deb=0
 for a in "$@"; do
     case "$a" in
         --print-prefix) print_prefix=1 ;;
+        --print-deb-dir) print_deb_dir=1 ;;
         --force) force=1 ;;
-        *) echo "usage: $0 [--print-prefix] [--force]" >&2; exit 2 ;;
+        --deb) deb=1 ;;
+        *) echo "usage: $0 [--print-prefix] [--force] | --deb [--print-deb-dir] [--force]" >&2; exit 2 ;;
     esac
 done
 
-# The host package's version: the installed one, else the candidate apt would install.
+# Debian's newest version of network-manager in the archive (apt-cache madison lists only what
+# the archive offers, never a locally installed rebuild).
+debian_version() {
+    apt-cache madison network-manager 2>/dev/null | awk -F'|' '{gsub(/ /,"",$2); print $2}' |
+        grep -v '+ovs[0-9]*$' | sort -V | tail -n 1 || true
+}
+# The host package's version: the installed one (a rebuild of ours counts as its Debian
+# version), else the candidate apt would install. With --deb: Debian's newest.
 deb_version=${NM_OVS_DEB_VERSION:-}
+if [ -z "$deb_version" ] && [ "$deb" = 1 ]; then
+    deb_version=$(debian_version)
+fi
 if [ -z "$deb_version" ]; then
-    deb_version=$(dpkg-query -W -f='${Version}' network-manager 2>/dev/null || true)
+    deb_version=$(dpkg-query -W -f='${db:Status-Abbrev} ${Version}' network-manager 2>/dev/null |
+        sed -n 's/^[a-z]i  *//p' || true)
+    deb_version=${deb_version%+ovs*}
 fi
 candidate() {
     local v
+    if [ "$deb" = 1 ]; then debian_version; return; fi
     v=$(apt-cache policy network-manager 2>/dev/null | sed -n 's/^ *Candidate: *//p')
-    [ "$v" = "(none)" ] || echo "$v"
+    [ "$v" = "(none)" ] || echo "${v%+ovs*}"
 }
 if [ -z "$deb_version" ]; then
     deb_version=$(candidate)
@@ -66,8 +97,151 @@ PLUGDIR=$PREFIX/lib/NetworkManager/$version
 PLUGIN=$PLUGDIR/libnm-device-plugin-ovs.so
 STAMP=$PREFIX/.built-$deb_version
 
+# --deb: Debian's own network-manager source package, rebuilt with OVS enabled (see the header).
+DEB_OUT=${NM_OVS_DEB_OUT:-/var/cache/ovs-port-agent/nm-deb}
+build_deb() {
+    local suffix=+ovs1 new_version out arch src_dir dsc log unitdir t0 t1 t2 f
+    new_version=$deb_version$suffix
+    out=$DEB_OUT/$deb_version
+    arch=$(dpkg --print-architecture)
+    if [ "$print_deb_dir" = 1 ]; then
+        echo "$out"
+        return 0
+    fi
+    if [ "$force" = 0 ] && [ -f "$out/.built-$new_version" ] &&
+        [ -f "$out/network-manager_${new_version#*:}_$arch.deb" ]; then
+        say "cached packages of network-manager $new_version with OVS in $out:"
+        (cd "$out" && ls -1 ./*.deb | sed 's|^\./|  |')
+        say "OK ($(elapsed))"
+        return 0
+    fi
+    [ "$(id -u)" = 0 ] || die "--deb must run as root (apt-get build-dep)"
+    for c in apt-get dpkg-source dpkg-buildpackage; do
+        command -v "$c" >/dev/null || die "missing '$c': apt-get install dpkg-dev"
+    done
+    say "rebuilding Debian's network-manager $deb_version with OVS as $new_version"
+    mkdir -p "$WORK" "$out"
+    t0=$(date +%s)
+    # Debian's source package (with its patches), unpacked into a directory of its own.
+    fetch_source
+    src_dir=$WORK/deb-$deb_version/network-manager-${version}
+    if [ "$force" = 1 ] || [ ! -f "$src_dir/.opa-prepared-$new_version" ]; then
+        rm -rf "$WORK/deb-$deb_version"
+        mkdir -p "$WORK/deb-$deb_version"
+        dsc=$WORK/network-manager_${deb_version#*:}.dsc
+        (cd "$WORK/deb-$deb_version" && dpkg-source --no-check -x "$dsc" "$src_dir" >/dev/null) ||
+            die "dpkg-source -x $dsc failed"
+        # The one change: OVS on (Debian 12: configure's --disable-ovs; Debian 13: meson's -Dovs=false).
+        if grep -q -- '--disable-ovs' "$src_dir/debian/rules"; then
+            sed -i 's/--disable-ovs/--enable-ovs/' "$src_dir/debian/rules"
+        elif grep -q -- '-Dovs=false' "$src_dir/debian/rules"; then
+            sed -i 's/-Dovs=false/-Dovs=true/' "$src_dir/debian/rules"
+        else
+            die "debian/rules of $deb_version has neither --disable-ovs nor -Dovs=false: not touched"
+        fi
+        # With OVS, NetworkManager also installs a systemd drop-in (NetworkManager.service.d/
+        # NetworkManager-ovs.conf: start after openvswitch); ship it with network-manager.
+        unitdir=$(sed -n 's#^\(.*/systemd/system\)/\(NetworkManager\|\*\)\.service$#\1#p' \
+            "$src_dir/debian/network-manager.install" | head -n 1)
+        [ -n "$unitdir" ] || die "cannot find NetworkManager.service in debian/network-manager.install"
+        echo "$unitdir/NetworkManager.service.d/NetworkManager-ovs.conf" >>"$src_dir/debian/network-manager.install"
+        # A changelog entry: the version sorts just above Debian's, the distribution is Debian's.
+        local dist
+        dist=$(dpkg-parsechangelog -l "$src_dir/debian/changelog" -S Distribution)
+        {
+            echo "network-manager ($new_version) $dist; urgency=medium"
+            echo
+            echo "  * Rebuilt with Open vSwitch support (OVS enabled in debian/rules, its systemd"
+            echo "    drop-in installed) by ovs-port-agent's scripts/build-nm-ovs.sh --deb."
+            echo "    Nothing else changed."
+            echo
+            echo " -- ovs-port-agent <root@localhost>  $(date -R)"
+            echo
+            cat "$src_dir/debian/changelog"
+        } >"$src_dir/debian/changelog.new"
+        mv "$src_dir/debian/changelog.new" "$src_dir/debian/changelog"
+        touch "$src_dir/.opa-prepared-$new_version"
+    fi
+    t1=$(date +%s)
+    say "source ready in $((t1 - t0)) s: $src_dir"
+
+    # Build dependencies, from the unpacked source's debian/control (no deb-src line needed).
+    # Package scripts may not start services meanwhile (a refusing policy-rc.d, put back after).
+    say "installing the build dependencies (apt-get build-dep)"
+    if ! with_policy_rc apt-get build-dep -y -q --no-install-recommends "$src_dir" >"$WORK/build-dep.log" 2>&1; then
+        say "apt-get build-dep failed; refreshing the package lists and retrying"
+        apt-get update -q >>"$WORK/build-dep.log" 2>&1 || true
+        with_policy_rc apt-get build-dep -y -q --no-install-recommends "$src_dir" >>"$WORK/build-dep.log" 2>&1 ||
+            { tail -n 20 "$WORK/build-dep.log" >&2; die "apt-get build-dep failed (log: $WORK/build-dep.log)"; }
+    fi
+    t2=$(date +%s)
+    say "build dependencies ready in $((t2 - t1)) s; building (dpkg-buildpackage -B, nice -n 19, 2 jobs)"
+    log=$WORK/dpkg-buildpackage-$deb_version.log
+    local t3 changes
+    changes=$WORK/deb-$deb_version/network-manager_${new_version#*:}_$arch.changes
+    if [ "$force" = 0 ] && [ "$changes" -nt "$src_dir/.opa-prepared-$new_version" ]; then
+        say "dpkg-buildpackage finished earlier ($changes): collecting its packages"
+    else
+        rm -f "$WORK/deb-$deb_version"/*.deb "$WORK/deb-$deb_version"/*.changes "$WORK/deb-$deb_version"/*.buildinfo
+        (cd "$src_dir" && DEB_BUILD_OPTIONS="nocheck nodoc noddebs parallel=2" \
+            nice -n 19 dpkg-buildpackage -B -uc -us) >"$log" 2>&1 ||
+            { tail -n 30 "$log" >&2; die "dpkg-buildpackage failed (log: $log)"; }
+    fi
+    t3=$(date +%s)
+    f=$WORK/deb-$deb_version/network-manager_${new_version#*:}_$arch.deb
+    [ -f "$f" ] || die "dpkg-buildpackage made no $f"
+    # (the listing is read whole: grep -q would close the pipe early, and pipefail would fail it)
+    [ "$(dpkg-deb -c "$f" | grep -c 'libnm-device-plugin-ovs\.so$')" -ge 1 ] || die "$f has no OVS plugin"
+    rm -f "$out"/*.deb "$out"/.built-*
+    cp "$WORK/deb-$deb_version"/*.deb "$out/"
+    echo "$new_version built $(date -u +%FT%TZ) in $((t3 - t2)) s" >"$out/.built-$new_version"
+    say "packages in $out:"
+    (cd "$out" && ls -1 ./*.deb | sed 's|^\./|  |')
+    say "done in $(elapsed) (source $((t1 - t0)) s, build-deps $((t2 - t1)) s, dpkg-buildpackage $((t3 - t2)) s, $(nproc) CPUs)"
+}
+
+# Debian's source package of $deb_version into $WORK, through a private apt state with only
+# deb-src lines: the host's apt configuration is not changed.
+fetch_source() {
+    [ -f "$WORK/network-manager_${deb_version#*:}.dsc" ] && return 0
+    say "fetching Debian source package network-manager=$deb_version"
+    local A=$WORK/apt codename mirror
+    mkdir -p "$A/lists/partial" "$A/cache/archives/partial"
+    codename=$(. /etc/os-release && echo "${VERSION_CODENAME:-bookworm}")
+    mirror=${OPA_DEBIAN_MIRROR:-http://deb.debian.org/debian}
+    {
+        echo "deb-src $mirror $codename main"
+        echo "deb-src $mirror $codename-updates main"
+        echo "deb-src http://deb.debian.org/debian-security $codename-security main"
+    } >"$A/sources.list"
+    local o=(-oDir::Etc::SourceList="$A/sources.list" -oDir::Etc::SourceParts=/nonexistent
+        -oDir::State::Lists="$A/lists" -oDir::Cache="$A/cache" -oAPT::Sandbox::User=root)
+    apt-get "${o[@]}" -qq update || die "apt-get update of the deb-src list failed"
+    (cd "$WORK" && apt-get "${o[@]}" -qq source --download-only "network-manager=$deb_version") ||
+        die "could not download the source of network-manager=$deb_version"
+}
+
+# Runs CMD with a policy-rc.d that refuses to start services (the machine's own is put back).
+with_policy_rc() {
+    local policy=/usr/sbin/policy-rc.d saved rc=0
+    saved=$policy.build-nm-ovs-saved
+    [ -e "$saved" ] && mv -f "$saved" "$policy"
+    [ -e "$policy" ] && mv -f "$policy" "$saved"
+    printf '#!/bin/sh\n# build-nm-ovs: no services started during an install\nexit 101\n' >"$policy"
+    chmod 755 "$policy"
+    DEBIAN_FRONTEND=noninteractive "$@" || rc=$?
+    rm -f "$policy"
+    if [ -e "$saved" ]; then mv -f "$saved" "$policy"; fi
+    return $rc
+}
+
 if [ "$print_prefix" = 1 ]; then
     echo "$PREFIX"
+    exit 0
+fi
+
+if [ "$deb" = 1 ]; then
+    build_deb
     exit 0
 fi
 

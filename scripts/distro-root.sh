@@ -11,6 +11,11 @@
 #   scripts/distro-root.sh path DIST        print where the root lives
 #   scripts/distro-root.sh remove DIST      delete the root
 #
+# DIST-clean (bookworm-clean, trixie-clean) is a clean root instead: only what mmdebstrap's apt
+# variant installs, plus a policy-rc.d that refuses to start services (as Debian's container
+# images have; nothing a package installs may start in the host's network namespace). `exec`
+# runs in a throw-away overlay of it: whatever CMD installs or changes is gone afterwards, so
+# every exec starts from the same clean root (for package install tests).
 # The kernel is the host's (network namespaces, veth, tap and /dev/fuse work as on the host);
 # NetworkManager, OVS, D-Bus and every library are the root's.
 # Env: OPA_ROOTS (default /var/cache/ovs-port-agent/roots), OPA_DEBIAN_MIRROR (default: the
@@ -27,20 +32,27 @@ ROOTS=${OPA_ROOTS:-/var/cache/ovs-port-agent/roots}
 
 say() { echo "distro-root: $*" >&2; }
 die() { echo "distro-root: ERROR: $*" >&2; exit 1; }
-usage() { sed -n '2,17p' "$0" >&2; exit 2; }
+usage() { sed -n '2,22p' "$0" >&2; exit 2; }
 
 [ "$(id -u)" = 0 ] || die "must run as root (mmdebstrap, mounts, chroot)"
 verb=${1:-}
 dist=${2:-}
 [ -n "$verb" ] && [ -n "$dist" ] || usage
-[[ $dist =~ ^(bookworm|trixie)$ ]] || die "unknown distribution '$dist' (bookworm or trixie)"
+[[ $dist =~ ^(bookworm|trixie)(-clean)?$ ]] || die "unknown distribution '$dist' (bookworm or trixie, each also as DIST-clean)"
 root=$ROOTS/$dist
+base=${dist%-clean}
+clean=0
+[ "$base" = "$dist" ] || clean=1
+overlay=0   # exec of a clean root: a throw-away overlay over it
 
 # The host's Debian mirror: the first URI of its apt sources that serves Debian's main archive.
 host_mirror() {
     local uri
-    uri=$( (grep -hs '^URIs:' /etc/apt/sources.list.d/*.sources | awk '{print $2}'
-            grep -hs '^deb ' /etc/apt/sources.list /etc/apt/sources.list.d/*.list | awk '{print $2}') |
+    # (A missing sources file is not an error: the subshell's trap stays quiet.)
+    uri=$( (trap - ERR; set +e
+            grep -hs '^URIs:' /etc/apt/sources.list.d/*.sources | awk '{print $2}'
+            grep -hs '^deb ' /etc/apt/sources.list /etc/apt/sources.list.d/*.list | awk '{print $2}'
+            true) |
            grep -E '/debian/?$' | grep -v security | head -n 1)
     [ -n "$uri" ] || die "no Debian mirror in the host's apt sources (set OPA_DEBIAN_MIRROR)"
     echo "$uri"
@@ -48,14 +60,27 @@ host_mirror() {
 
 # What the root must hold: everything install-deps.sh lists for that release. The stamp names the
 # install-deps.sh it was made with, so a changed package list installs again.
-stamp_for() { echo "$root/.opa-ready-$(sha256sum "$HERE/install-deps.sh" | cut -c1-16)"; }
+stamp_for() {
+    if [ "$clean" = 1 ]; then echo "$root/.opa-ready-clean"; return; fi
+    echo "$root/.opa-ready-$(sha256sum "$HERE/install-deps.sh" | cut -c1-16)"
+}
 
 # Runs CMD in the root, made the root of a mount namespace of its own with pivot_root: under a
 # plain chroot, `unshare --mount --propagation private` fails and `nsenter -m` lands in the
 # host's tree (the sandbox uses both).
 enter() {
+    local ov=
+    if [ "$overlay" = 1 ]; then
+        ov=$(mktemp -d "$ROOTS/.overlay-$dist.XXXXXX")
+        mkdir -p "$ov/upper" "$ov/work" "$ov/merged"
+    fi
+    local rc=0
     unshare --mount --propagation private -- /bin/bash -Eeuo pipefail -c '
-        root=$1 src=$2; shift 2
+        root=$1 src=$2 ov=$3; shift 3
+        if [ -n "$ov" ]; then
+            mount -t overlay overlay -o "lowerdir=$root,upperdir=$ov/upper,workdir=$ov/work" "$ov/merged"
+            root=$ov/merged
+        fi
         mount --bind "$root" "$root"
         mount --make-private "$root"
         mount -t proc proc "$root/proc"
@@ -73,7 +98,9 @@ enter() {
         umount -l /.opa-oldroot
         exec /usr/bin/env -i PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin \
             HOME=/root LANG=C.UTF-8 TERM="${TERM:-dumb}" ${CI:+CI=$CI} "$@"
-    ' opa-root "$root" "$SRC" "$@"
+    ' opa-root "$root" "$SRC" "$ov" "$@" || rc=$?
+    [ -z "$ov" ] || rm -rf "$ov"
+    return $rc
 }
 
 create() {
@@ -89,6 +116,10 @@ create() {
         DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends mmdebstrap >/dev/null ||
             { apt-get update -q >/dev/null; DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends mmdebstrap >/dev/null; }
     }
+    if [ "$clean" = 1 ]; then
+        create_clean
+        return 0
+    fi
     if [ ! -x "$root/usr/bin/apt-get" ]; then
         mirror=${OPA_DEBIAN_MIRROR:-$(host_mirror)}
         say "making a $dist root from $mirror (about a minute)"
@@ -109,12 +140,32 @@ create() {
     say "$dist root ready in $(($(date +%s) - t0)) s: $root"
 }
 
+# A clean root: mmdebstrap's apt variant, fresh package lists, a refusing policy-rc.d.
+create_clean() {
+    local mirror
+    mirror=${OPA_DEBIAN_MIRROR:-$(host_mirror)}
+    say "making a clean $base root from $mirror (about a minute)"
+    rm -rf "$root.new" "$root"
+    mkdir -p "$ROOTS"
+    # mount: entering the root needs umount (not in the apt variant).
+    mmdebstrap --variant=apt --include=ca-certificates,mount --components=main \
+        "$base" "$root.new" "$mirror" >&2
+    # After mmdebstrap, which removes the policy-rc.d it uses itself.
+    printf '#!/bin/sh\n# no services started in this root\nexit 101\n' >"$root.new/usr/sbin/policy-rc.d"
+    chmod 755 "$root.new/usr/sbin/policy-rc.d"
+    mv "$root.new" "$root"
+    enter apt-get update -q >&2
+    touch "$(stamp_for)"
+    say "clean $base root ready in $(($(date +%s) - t0)) s: $root"
+}
+
 case "$verb" in
     create) create ;;
     exec)
         shift 2
         [ $# -gt 0 ] || usage
         [ -e "$(stamp_for)" ] || create
+        overlay=$clean
         enter "$@"
         ;;
     path) echo "$root" ;;

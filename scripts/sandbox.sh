@@ -18,7 +18,10 @@
 # Env: OPA_SANDBOX (namespace name, default opa-sandbox), OPA_SANDBOX_STATE (default
 #      /run/ovs-port-agent-sandbox/$OPA_SANDBOX), NM_OVS_PREFIX (see build-nm-ovs.sh),
 #      OPA_SANDBOX_NM_LOGLEVEL (default INFO), OPA_SANDBOX_NO_OVS=1 (NetworkManager starts
-#      without its OVS plugin, as Debian's own package would: for testing that case).
+#      without its OVS plugin, as Debian's own package would: for testing that case),
+#      OPA_SANDBOX_NM_BIN (a NetworkManager daemon to run instead of build-nm-ovs.sh's, e.g. a
+#      packaged /usr/sbin/NetworkManager; its plugin directory is /usr/lib/*/NetworkManager/<ver>
+#      unless OPA_SANDBOX_NM_PLUGIN_DIR says otherwise).
 # It never touches the host's own network: every daemon lives in the namespace, every file it
 # writes is in the state directory or on a tmpfs private to the stack's mount namespace.
 set -euo pipefail
@@ -93,6 +96,20 @@ fi
 # ------------------------------------------------------------------ helpers (outside)
 # Upstream version the daemon was built as (its plugin directory is named after it).
 nm_version() { ls "$(dirname "$NM_BIN")/../lib/NetworkManager/" | head -n 1; }
+# The daemon to run: OPA_SANDBOX_NM_BIN, else build-nm-ovs.sh's private build.
+nm_bin() {
+    if [ -n "${OPA_SANDBOX_NM_BIN:-}" ]; then echo "$OPA_SANDBOX_NM_BIN"; return; fi
+    echo "$("$HERE/build-nm-ovs.sh" --print-prefix)/sbin/NetworkManager"
+}
+# The directory the daemon loads its device plugins from (compiled in).
+nm_plugin_dir() {
+    if [ -n "${OPA_SANDBOX_NM_PLUGIN_DIR:-}" ]; then echo "$OPA_SANDBOX_NM_PLUGIN_DIR"; return; fi
+    if [ -n "${OPA_SANDBOX_NM_BIN:-}" ]; then
+        ls -d /usr/lib/*/NetworkManager/[0-9]* 2>/dev/null | head -n 1
+        return
+    fi
+    echo "$(dirname "$NM_BIN")/../lib/NetworkManager/$(nm_version)"
+}
 netns_inode() { stat -L -c %i "/run/netns/$NS" 2>/dev/null || echo none; }
 # alive = exists and is not a zombie (PID 1 of some containers reaps orphans slowly)
 alive() { [ -r "/proc/$1/stat" ] && [ "$(sed 's/.*) //' "/proc/$1/stat" 2>/dev/null | cut -d' ' -f1)" != Z ]; }
@@ -179,13 +196,17 @@ cmd_up() {
     for c in ip nsenter unshare setsid dbus-daemon busctl ovsdb-tool ovsdb-server ovs-vswitchd ovs-vsctl; do
         command -v "$c" >/dev/null || die "missing '$c': run scripts/install-deps.sh"
     done
-    NM_BIN="$("$HERE/build-nm-ovs.sh" --print-prefix)/sbin/NetworkManager"
+    NM_BIN=$(nm_bin)
     if healthy; then
         log "already up"
         print_info
         return 0
     fi
-    "$HERE/build-nm-ovs.sh" >&2 || die "NetworkManager with OVS is not available"
+    if [ -n "${OPA_SANDBOX_NM_BIN:-}" ]; then
+        [ -x "$NM_BIN" ] || die "OPA_SANDBOX_NM_BIN=$NM_BIN is not an executable"
+    else
+        "$HERE/build-nm-ovs.sh" >&2 || die "NetworkManager with OVS is not available"
+    fi
     # Whatever half-started state is left from before goes first.
     cmd_down 2>/dev/null || true
     mkdir -p "$STATE/conf.d"
@@ -244,7 +265,7 @@ CONF
     ip netns add "$NS" 2>/dev/null || [ -e "/run/netns/$NS" ] || die "cannot create network namespace $NS"
     ip netns exec "$NS" unshare --mount --propagation private \
         env OPA_SANDBOX="$NS" OPA_SANDBOX_STATE="$STATE" OPA_SANDBOX_NO_OVS="${OPA_SANDBOX_NO_OVS:-0}" \
-        NM_PLUGIN_DIR="$(dirname "$NM_BIN")/../lib/NetworkManager/$(nm_version)" "$HERE/sandbox.sh" --inner \
+        NM_PLUGIN_DIR="$(nm_plugin_dir)" "$HERE/sandbox.sh" --inner \
         >"$STATE/inner.log" 2>&1 || { cat "$STATE/inner.log" >&2; cmd_down; die "starting dbus/ovsdb/ovs-vswitchd failed"; }
     start_nm
     if ! wait_nm_ready; then
@@ -281,7 +302,7 @@ cmd_exec() {
 }
 
 cmd_restart_nm() {
-    NM_BIN="$("$HERE/build-nm-ovs.sh" --print-prefix)/sbin/NetworkManager"
+    NM_BIN=$(nm_bin)
     stop_pid nm.pid NetworkManager
     start_nm
     # Back on the bus is what matters after a restart; Startup can stay true for long while NM
