@@ -187,15 +187,19 @@ Core::Core(Backend& backend, Journal& journal, CoreOptions options)
     retry_thread_ = std::thread([this] { retry_loop(); });
 }
 
-Core::~Core() {
+Core::~Core() { stop(); }
+
+void Core::stop() {
     {
         std::lock_guard lock(mutex_);
         stopping_ = true;
         work_available_.notify_all();
         retry_armed_.notify_all();
     }
-    for (std::thread& worker : workers_) worker.join();
-    retry_thread_.join();
+    for (std::thread& worker : workers_) {
+        if (worker.joinable()) worker.join();
+    }
+    if (retry_thread_.joinable()) retry_thread_.join();
 }
 
 void Core::retry_loop() {

@@ -200,6 +200,9 @@ class Core {
   public:
     Core(Backend& backend, Journal& journal, CoreOptions options);
     ~Core();
+    // Stops the workers and the retry timer (idempotent): no listener is called after it
+    // returns. Owners whose listeners reference shorter-lived objects call it first.
+    void stop();
     Core(const Core&) = delete;
     Core& operator=(const Core&) = delete;
 

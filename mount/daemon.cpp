@@ -442,6 +442,13 @@ int run_daemon(const DaemonOptions& options) {
         }
     });
 
+    // The listener above uses the watcher and its mutex, which go before the core: the core's
+    // workers (a retry due during shutdown) stop first, whichever way this function returns.
+    struct CoreStopper {
+        agent::Core& core;
+        ~CoreStopper() { core.stop(); }
+    } core_stopper{core};
+
     // The D-Bus face, on a connection of its own with its own event loop thread.
     std::unique_ptr<sdbus::IConnection> service_bus;
     std::unique_ptr<dbus::Service> service;
