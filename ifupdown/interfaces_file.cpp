@@ -6,9 +6,12 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <charconv>
 #include <cstdio>
 #include <cstring>
+#include <fstream>
 #include <optional>
+#include <thread>
 #include <utility>
 
 #include "agent/unique_fd.hpp"
@@ -19,7 +22,9 @@ namespace {
 namespace fs = std::filesystem;
 
 constexpr mode_t kNewFileMode = 0644;
-constexpr mode_t kLockFileMode = 0644;
+// Only root may take the lock: anyone who can open the file can flock(2) it, even read-only.
+constexpr mode_t kLockFileMode = 0600;
+constexpr auto kLockPollInterval = std::chrono::milliseconds(20);
 
 [[noreturn]] void fail(const fs::path& path, const std::string& operation, int error_number) {
     throw InterfacesError(path, operation, error_number);
@@ -135,18 +140,43 @@ void write_atomically(FileOps& ops, const fs::path& target, std::string_view tex
     }
 }
 
-// Holds an exclusive flock(2) on the lock file for its lifetime.
+// Holds an exclusive flock(2) on the lock file for its lifetime. Waits for it without bound, or
+// at most `wait` and then throws LockBusyError.
 class LockGuard {
   public:
-    explicit LockGuard(const fs::path& lock_path)
-        : fd_(::open(lock_path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, kLockFileMode)) {
+    LockGuard(const fs::path& lock_path, std::optional<std::chrono::milliseconds> wait)
+        : fd_(::open(lock_path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, kLockFileMode)) {
         if (!fd_) fail(lock_path, "opening the lock file", errno);
-        while (::flock(fd_.get(), LOCK_EX) != 0) {
-            if (errno != EINTR) fail(lock_path, "flock", errno);
+        restrict_mode(lock_path);
+        if (!wait) {
+            while (::flock(fd_.get(), LOCK_EX) != 0) {
+                if (errno != EINTR) fail(lock_path, "flock", errno);
+            }
+            return;
+        }
+        // Polled: a blocking flock(2) cannot be given a deadline without a signal.
+        const auto deadline = std::chrono::steady_clock::now() + *wait;
+        while (::flock(fd_.get(), LOCK_EX | LOCK_NB) != 0) {
+            if (errno == EINTR) continue;
+            if (errno != EWOULDBLOCK) fail(lock_path, "flock", errno);
+            if (std::chrono::steady_clock::now() >= deadline) {
+                throw LockBusyError(lock_path, lock_holders(lock_path));
+            }
+            std::this_thread::sleep_for(kLockPollInterval);
         }
     }
 
   private:
+    // A lock file made by someone else with a laxer mode (Proxmox's own is 0644) is narrowed.
+    void restrict_mode(const fs::path& lock_path) {
+        struct stat status {};
+        if (::fstat(fd_.get(), &status) != 0) fail(lock_path, "fstat of the lock file", errno);
+        if ((status.st_mode & 07777) != kLockFileMode && status.st_uid == ::geteuid() &&
+            ::fchmod(fd_.get(), kLockFileMode) != 0) {
+            fail(lock_path, "fchmod of the lock file", errno);
+        }
+    }
+
     UniqueFd fd_;  // closing it releases the lock
 };
 
@@ -204,10 +234,59 @@ std::filesystem::path InterfacesFile::pending_path(const std::filesystem::path& 
     return pending;
 }
 
+LockBusyError::LockBusyError(std::filesystem::path lock_path, std::vector<pid_t> holders)
+    : InterfacesError(std::move(lock_path), "taking the lock", EWOULDBLOCK),
+      holders_(std::move(holders)) {}
+
+std::vector<pid_t> parse_lock_holders(std::string_view proc_locks, ino_t inode) {
+    // "1: FLOCK  ADVISORY  WRITE 1234 fd:01:5678 0 EOF"; a waiter's line has "->" after the
+    // number and is not a holder.
+    std::vector<pid_t> holders;
+    const std::string wanted = ":" + std::to_string(inode);
+    while (!proc_locks.empty()) {
+        const std::size_t end = proc_locks.find('\n');
+        std::string_view line = proc_locks.substr(0, end);
+        proc_locks.remove_prefix(end == std::string_view::npos ? proc_locks.size() : end + 1);
+        if (line.find("->") != std::string_view::npos) continue;
+        std::vector<std::string_view> fields;
+        while (!line.empty()) {
+            const std::size_t start = line.find_first_not_of(' ');
+            if (start == std::string_view::npos) break;
+            line.remove_prefix(start);
+            const std::size_t stop = line.find(' ');
+            fields.push_back(line.substr(0, stop));
+            line.remove_prefix(stop == std::string_view::npos ? line.size() : stop);
+        }
+        // number, type, advisory, mode, pid, dev:inode, start, end
+        if (fields.size() < 6) continue;
+        const std::string_view device_inode = fields[5];
+        const std::size_t colon = device_inode.rfind(':');
+        if (colon == std::string_view::npos || device_inode.substr(colon) != wanted) continue;
+        pid_t pid = 0;
+        const std::string_view pid_text = fields[4];
+        const auto [ptr, error] =
+            std::from_chars(pid_text.data(), pid_text.data() + pid_text.size(), pid);
+        if (error == std::errc() && ptr == pid_text.data() + pid_text.size() && pid > 0) {
+            holders.push_back(pid);
+        }
+    }
+    return holders;
+}
+
+std::vector<pid_t> lock_holders(const std::filesystem::path& lock_path) {
+    struct stat status {};
+    if (::stat(lock_path.c_str(), &status) != 0) return {};
+    std::ifstream locks("/proc/locks");
+    const std::string text((std::istreambuf_iterator<char>(locks)),
+                           std::istreambuf_iterator<char>());
+    return parse_lock_holders(text, status.st_ino);
+}
+
 UpdateResult InterfacesFile::update(std::string_view tag, std::string_view bridge,
-                                    const std::vector<Port>& ports, const ApplyOptions& options) {
+                                    const std::vector<Port>& ports, const ApplyOptions& options,
+                                    std::optional<std::chrono::milliseconds> lock_wait) {
     if (auto problem = validate_block_input(tag, bridge, ports)) throw InvalidInputError(*problem);
-    const LockGuard lock(lock_path_);
+    const LockGuard lock(lock_path_, lock_wait);
     UpdateResult result;
     result.interfaces_written =
         update_one(*ops_, interfaces_path_, true, tag, bridge, ports, options);

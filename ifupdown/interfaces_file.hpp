@@ -10,6 +10,8 @@
 // A missing interfaces file is created with just the block, mode 0644. A symlinked file is
 // written through to its target. `.new` matters because "Apply Configuration" renames it over
 // the real file: a block missing there would vanish at the next apply.
+// The lock file is created 0600, and narrowed to 0600 when it exists with another mode: any
+// user who can open it can flock(2) it and hold up every writer.
 // Errors throw InterfacesError (naming the path and the errno text); the old file is then
 // untouched and the temp file removed. Exception: when only the final directory fsync fails, the
 // new content is already in place but may not survive a crash. Library code: no logging.
@@ -17,8 +19,10 @@
 
 #include <sys/types.h>
 
+#include <chrono>
 #include <filesystem>
 #include <memory>
+#include <optional>
 #include <stdexcept>
 #include <string>
 #include <string_view>
@@ -41,6 +45,23 @@ class InterfacesError : public std::runtime_error {
     std::string operation_;
     int error_number_;
 };
+
+// The lock was still held by someone else when the wait given to update() ended.
+class LockBusyError : public InterfacesError {
+  public:
+    LockBusyError(std::filesystem::path lock_path, std::vector<pid_t> holders);
+    // Who held it then, from /proc/locks (empty when unknown).
+    const std::vector<pid_t>& holders() const { return holders_; }
+
+  private:
+    std::vector<pid_t> holders_;
+};
+
+// The processes holding a flock(2) or POSIX lock on the file with this inode, from the text of
+// /proc/locks (waiters excluded).
+std::vector<pid_t> parse_lock_holders(std::string_view proc_locks, ino_t inode);
+// The same for the file at `lock_path`, read from /proc/locks now (empty when unknown).
+std::vector<pid_t> lock_holders(const std::filesystem::path& lock_path);
 
 // The system calls whose failure matters for durability, behind a seam so tests can make them
 // fail (ENOSPC on write, EIO on fsync) without a full disk. Defaults call the real thing.
@@ -73,10 +94,12 @@ class InterfacesFile {
     const std::filesystem::path& lock_path() const { return lock_path_; }
 
     // Puts one clean block for `ports` into the file and its pending copy (see the top of this
-    // file). Throws InvalidInputError (before touching anything) or InterfacesError. Blocks
-    // while another process holds the lock.
+    // file). Throws InvalidInputError (before touching anything) or InterfacesError. Waits
+    // while another process holds the lock: without bound, or at most `lock_wait`, after which
+    // it throws LockBusyError and has changed nothing.
     UpdateResult update(std::string_view tag, std::string_view bridge,
-                        const std::vector<Port>& ports, const ApplyOptions& options = {});
+                        const std::vector<Port>& ports, const ApplyOptions& options = {},
+                        std::optional<std::chrono::milliseconds> lock_wait = std::nullopt);
 
     // The file's text; empty when it does not exist. Throws InterfacesError.
     std::string read() const;

@@ -63,7 +63,9 @@ bool BlockSync::drain_watch() {
     return relevant;
 }
 
-bool BlockSync::sync(const std::vector<agent::Port>& ports) {
+BlockSync::Outcome BlockSync::sync(const std::vector<agent::Port>& ports,
+                                   std::chrono::milliseconds lock_wait,
+                                   std::vector<pid_t>* lock_holders) {
     std::vector<ifupdown::Port> block;
     block.reserve(ports.size());
     std::set<std::string> now;
@@ -79,7 +81,8 @@ bool BlockSync::sync(const std::vector<agent::Port>& ports) {
         if (!now.count(name)) options.previously_managed.push_back(name);
     }
     try {
-        const ifupdown::UpdateResult result = file_.update(tag_, bridge_, block, options);
+        const ifupdown::UpdateResult result =
+            file_.update(tag_, bridge_, block, options, lock_wait);
         written_ = now;
         if (result.wrote()) {
             ++writes_;
@@ -89,13 +92,16 @@ bool BlockSync::sync(const std::vector<agent::Port>& ports) {
                                                    {"ports", block.size()},
                                                    {"pending_file", result.pending_written}});
         }
-        return true;
+        return Outcome::Done;
+    } catch (const ifupdown::LockBusyError& busy) {
+        if (lock_holders) *lock_holders = busy.holders();
+        return Outcome::LockBusy;
     } catch (const std::exception& error) {
         spdlog::error("{}: cannot update the {} block: {}", file_.path().string(), tag_,
                       error.what());
         journal_.record("interfaces_update_failed",
                         {{"path", file_.path().string()}, {"error", error.what()}});
-        return false;
+        return Outcome::Failed;
     }
 }
 

@@ -4,6 +4,7 @@
 // inotify watch on the file's directory. Writes nothing when the block is already right.
 #pragma once
 
+#include <chrono>
 #include <set>
 #include <string>
 #include <vector>
@@ -18,10 +19,16 @@ namespace opa::mount {
 class BlockSync {
   public:
     BlockSync(const config::Config& config, agent::Journal& journal);
-    // Rewrites the block for `ports` if it differs; logs and records what it did. Never throws:
-    // a file that cannot be written is reported and retried at the next change.
-    // Returns false when the file could not be written (retry later).
-    bool sync(const std::vector<agent::Port>& ports);
+    enum class Outcome {
+        Done,      // the block is right (written, or nothing to change)
+        LockBusy,  // someone else held Proxmox's lock for all of `lock_wait`: nothing changed
+        Failed,    // the file could not be written (logged and recorded)
+    };
+    // Rewrites the block for `ports` if it differs, waiting at most `lock_wait` for Proxmox's
+    // lock; logs and records what it did. Never throws. `lock_holders` gets who held the lock
+    // when the outcome is LockBusy.
+    Outcome sync(const std::vector<agent::Port>& ports, std::chrono::milliseconds lock_wait,
+                 std::vector<pid_t>* lock_holders = nullptr);
     std::uint64_t writes() const { return writes_; }
 
     // The inotify descriptor to poll (-1 when the directory cannot be watched: then only port

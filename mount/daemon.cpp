@@ -33,7 +33,7 @@
 #include "dbus/service.hpp"
 #include "fs/fuse_server.hpp"
 #include "ledger/ledger.hpp"
-#include "mount/block_sync.hpp"
+#include "mount/block_writer.hpp"
 #include "mount/ledger_journal.hpp"
 #include "mount/logging.hpp"
 #include "mount/ovsdb_feed.hpp"
@@ -420,7 +420,7 @@ int run_daemon(const DaemonOptions& options) {
         spdlog::critical("cannot watch network links: {}", error.what());
         return 1;
     }
-    auto block = std::make_unique<BlockSync>(config, journal);
+    auto block = std::make_unique<BlockWriter>(config, journal);
     PendingReload reload;
     BridgeDevice bridge_device;
     // The watcher is driven by this loop and, for renames asked over D-Bus, by the bus thread;
@@ -565,15 +565,11 @@ int run_daemon(const DaemonOptions& options) {
     auto next_watchdog = std::chrono::steady_clock::now();
 
     // When the block is next synced outside a port change: after someone else rewrote the file
-    // (debounced), or to retry a write that failed (a full disk).
+    // (debounced). The writer's thread retries what failed or waits for Proxmox's lock.
     std::optional<std::chrono::steady_clock::time_point> block_due;
-    constexpr auto kBlockRetry = std::chrono::seconds(5);
-    auto sync_block = [&](const std::vector<agent::Port>& ports) {
-        if (block->sync(ports)) {
-            block_due.reset();
-        } else {
-            block_due = std::chrono::steady_clock::now() + kBlockRetry;
-        }
+    auto sync_block = [&](std::vector<agent::Port> ports) {
+        block_due.reset();
+        block->submit(std::move(ports));
     };
     sync_block(core.ports());
     // While the journal holds entries (the ledger's disk is full), when to try writing them
@@ -686,7 +682,8 @@ int run_daemon(const DaemonOptions& options) {
                             if (port.origin == agent::Origin::Request) fresh->watch_name(port.name);
                         }
                         watcher = std::move(fresh);
-                        block = std::make_unique<BlockSync>(config, journal);
+                        block.reset();  // its last write first
+                        block = std::make_unique<BlockWriter>(config, journal);
                         sync_block(core.ports());
                         spdlog::info("configuration reloaded from {}", options.config_path);
                         journal.record("config_reloaded", {{"path", options.config_path}});
@@ -793,6 +790,9 @@ int run_daemon(const DaemonOptions& options) {
     tree->stop();
     tree.reset();
     core.wait_idle(std::chrono::seconds(10));
+    // The block as the ports are now (written only if it differs), before the last entry.
+    block->submit(core.ports());
+    block.reset();
     journal.record("agent_stopped", {{"pid", ::getpid()}, {"ports", core.ports().size()}});
     if (journal.holding() && journal.retry()) {
         if (const auto outage = journal.outage()) {

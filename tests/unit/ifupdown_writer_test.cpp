@@ -20,6 +20,7 @@
 #include <set>
 #include <sstream>
 #include <string>
+#include <vector>
 
 #include "ifupdown/interfaces_file.hpp"
 #include "tests/support/wait.hpp"
@@ -210,6 +211,56 @@ TEST_F(IfupdownWriter, WaitsWhileAnotherProcessHoldsTheLock) {
     ASSERT_EQ(update.wait_for(5s), std::future_status::ready);
     EXPECT_TRUE(update.get().interfaces_written);
     EXPECT_EQ(read_text(path_), kAdminText + "\n" + render_block(kTag, kBridge, kPorts));
+}
+
+TEST_F(IfupdownWriter, ABoundedWaitForAHeldLockEndsInLockBusyNamingTheHolderAndChangesNothing) {
+    write_text(path_, kAdminText);
+    InterfacesFile file(path_);
+    // As Proxmox makes it (0644): then anyone could open it read-only and hold a lock on it.
+    const int held = ::open(file.lock_path().c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+    ASSERT_GE(held, 0);
+    ASSERT_EQ(::flock(held, LOCK_SH), 0);
+
+    try {
+        file.update(kTag, kBridge, kPorts, {}, 100ms);
+        FAIL() << "the update did not give up";
+    } catch (const LockBusyError& busy) {
+        EXPECT_EQ(busy.error_number(), EWOULDBLOCK);
+        EXPECT_NE(std::string(busy.what()).find(".pve-interfaces.lock"), std::string::npos)
+            << busy.what();
+        if (fs::exists("/proc/locks")) {
+            EXPECT_EQ(busy.holders(), std::vector<pid_t>{::getpid()});
+        }
+    }
+    EXPECT_EQ(read_text(path_), kAdminText);
+    EXPECT_EQ(entries(), (std::set<std::string>{"interfaces", ".pve-interfaces.lock"}))
+        << "no temp file left behind";
+    ::close(held);
+    EXPECT_TRUE(file.update(kTag, kBridge, kPorts, {}, 100ms).interfaces_written);
+}
+
+TEST_F(IfupdownWriter, TheLockFileIsCreated0600AndALaxerOneIsNarrowed) {
+    InterfacesFile file(path_);
+    file.update(kTag, kBridge, kPorts);
+    EXPECT_EQ(stat_of(file.lock_path()).st_mode & 07777, 0600u);
+
+    ASSERT_EQ(::chmod(file.lock_path().c_str(), 0644), 0);
+    file.update(kTag, kBridge, {}, {}, 100ms);
+    EXPECT_EQ(stat_of(file.lock_path()).st_mode & 07777, 0600u);
+}
+
+TEST(LockHolders, AreReadFromProcLocksForTheInodeWithoutWaiters) {
+    const std::string text =
+        "1: FLOCK  ADVISORY  WRITE 1234 fd:01:5678 0 EOF\n"
+        "1: -> FLOCK  ADVISORY  WRITE 999 fd:01:5678 0 EOF\n"
+        "2: FLOCK  ADVISORY  READ  2345 00:2a:5678 0 EOF\n"
+        "3: POSIX  ADVISORY  WRITE 3456 fd:01:56789 0 EOF\n"
+        "4: FLOCK  ADVISORY  WRITE x fd:01:5678 0 EOF\n"
+        "5: OFDLCK ADVISORY  READ  -1 fd:01:5678 0 EOF\n"
+        "garbage\n";
+    EXPECT_EQ(parse_lock_holders(text, 5678), (std::vector<pid_t>{1234, 2345}));
+    EXPECT_TRUE(parse_lock_holders(text, 1).empty());
+    EXPECT_TRUE(parse_lock_holders("", 5678).empty());
 }
 
 // At the moment of the write, a forked child tries the lock with LOCK_NB.

@@ -1,0 +1,89 @@
+#!/bin/bash
+# hostile_lock.sh SANDBOX_SH AGENT -- an unprivileged user holds Proxmox's lock on the interfaces
+# file (issue 14): the lock file exists 0644, as Proxmox makes it, and user nobody takes a shared
+# flock on a read-only descriptor for HOLD_S seconds while the agent starts and guests' links
+# appear. The agent must keep serving meanwhile: every port attached (OVSDB, NM, the tree),
+# systemd's watchdog fed without a gap as long as its timeout (the agent runs with
+# WATCHDOG_USEC, NOTIFY_SOCKET pointing at a listener here), the spell in the ledger once with
+# the holder; then the block is written once the lock is free, and the lock file is 0600 (no
+# other user can open it again). FT_LOCK_HOLD_S changes the hold (default 30).
+SANDBOX=$1
+AGENT=$2
+FT_NAME=lock
+. "$(dirname "$0")/fault_lib.sh"
+listener_pid=
+holder_pid=
+cleanup() {
+    [ -n "$holder_pid" ] && kill "$holder_pid" 2>/dev/null
+    [ -n "$listener_pid" ] && kill "$listener_pid" 2>/dev/null
+    ft_cleanup
+}
+trap cleanup EXIT
+hold_s=${FT_LOCK_HOLD_S:-30}
+watchdog_us=4000000
+n=3
+command -v python3 >/dev/null || { echo "hostile_lock: python3 is needed for the notify listener"; exit 77; }
+chmod 0755 "$tmp"   # as /etc/network: anyone may look in
+printf 'auto lo\niface lo inet loopback\n' >"$tmp/interfaces"
+lock=$tmp/.pve-interfaces.lock
+install -m 0644 /dev/null "$lock"
+
+# systemd's side: every datagram the agent sends, with the monotonic time it came.
+python3 -c '
+import os, socket, sys, time
+s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+s.bind(sys.argv[1])
+with open(sys.argv[2], "a", buffering=1) as log:
+    while True:
+        message = s.recv(4096).decode(errors="replace").replace("\n", " ")
+        log.write("%.3f %s\n" % (time.monotonic(), message))
+' "$tmp/notify.sock" "$tmp/notify.log" &
+listener_pid=$!
+wait_for 10 "the notify listener" test -S "$tmp/notify.sock"
+
+write_config
+sandbox_up
+# The user takes the lock before the agent starts (a read-only descriptor is enough for flock).
+setpriv --reuid=65534 --regid=65534 --clear-groups flock --shared --nonblock "$lock" \
+    sleep "$hold_s" &
+holder_pid=$!
+wait_for 10 "nobody to hold the lock" bash -c "grep -q ':$(stat -c %i "$lock") ' /proc/locks"
+t_hold=$(python3 -c 'import time; print("%.3f" % time.monotonic())')
+
+NOTIFY_SOCKET=$tmp/notify.sock WATCHDOG_USEC=$watchdog_us start_agent
+wait_for 20 "the spell in the ledger" grep -q '"action":"interfaces_lock_busy"' "$tmp/ledger.jsonl"
+grep -q 'interfaces block waits for the lock' "$tmp/agent.log" || fail "no log line says the block waits for the lock"
+sx bash -c "for i in \$(seq 700 $((700 + n - 1))); do ip link add veth\${i}i0 type veth peer name veth\${i}i0p; done"
+all_attached() {
+    [ "$(ovs_ports | grep -cE '^veth70[0-9]i0$')" = "$n" ] && [ "$(nm_activated 'veth70[0-9]i0')" = "$n" ] &&
+        [ "$(cat "$tmp"/ports/veth70*i0/state 2>/dev/null | grep -c '^activated$')" = "$n" ]
+}
+wait_for 60 "$n ports attached while the lock is held" all_attached
+kill -0 "$holder_pid" 2>/dev/null || fail "the hold ended before the ports were attached: raise FT_LOCK_HOLD_S"
+grep -q '^allow-ovsbr0' "$tmp/interfaces" && fail "the block was written while nobody held the lock"
+note "$n ports attached while user nobody holds $lock"
+
+wait "$holder_pid" || true
+holder_pid=
+t_free=$(python3 -c 'import time; print("%.3f" % time.monotonic())')
+wait_for 20 "the block written once the lock is free" \
+    bash -c "[ \"\$(sed -n 's/^allow-ovsbr0 //p' '$tmp/interfaces' | sort | tr '\n' ' ')\" = 'veth700i0 veth701i0 veth702i0 ' ]"
+note "block written $(python3 -c "import time; print(int((time.monotonic() - $t_free) * 1000))") ms after the lock was freed"
+
+# The watchdog: no gap between two WATCHDOG=1 as long as systemd's timeout during the hold.
+max_gap=$(awk -v from="$t_hold" -v to="$t_free" '/WATCHDOG=1/ && $1 >= from - 5 && $1 <= to + 1 {
+        if (last != "") { gap = $1 - last; if (gap > max) max = gap } last = $1; n++ }
+    END { if (n < 2) print "none"; else printf "%.3f", max }' "$tmp/notify.log")
+[ "$max_gap" != none ] || fail "the agent fed no watchdog while the lock was held: $(cat "$tmp/notify.log")"
+note "longest gap between watchdog pings while the lock was held: ${max_gap} s (systemd's timeout: $((watchdog_us / 1000000)) s)"
+awk -v g="$max_gap" -v t="$((watchdog_us / 1000000))" 'BEGIN { exit !(g < t) }' ||
+    fail "the watchdog went unfed for ${max_gap} s: systemd would have killed the agent"
+
+[ "$(grep -c '"action":"interfaces_lock_busy"' "$tmp/ledger.jsonl")" = 1 ] || fail "the spell is not recorded exactly once"
+grep '"action":"interfaces_lock_busy"' "$tmp/ledger.jsonl" | grep -qE '"holders":\[[0-9]' || fail "the ledger does not name the holder"
+grep -q '"action":"interfaces_lock_free"' "$tmp/ledger.jsonl" || fail "the end of the spell is not recorded"
+[ "$(stat -c %a "$lock")" = 600 ] || fail "the lock file is $(stat -c %a "$lock"), not 600"
+setpriv --reuid=65534 --regid=65534 --clear-groups cat "$lock" 2>/dev/null && fail "user nobody can still open the lock file"
+stop_agent
+ledger_verify >/dev/null || fail "ledger verify"
+note "PASS"
