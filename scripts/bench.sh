@@ -20,7 +20,8 @@
 #   6. idle, attached the daemon as in 4, but its ports ATTACHED: 200 and then N veths
 #                     (veth{ID}i0, 100 per `ip -batch`; each peer in a namespace of the guests'
 #                     side, as a container's end is) created and waited for until every port
-#                     is activated; wake-ups and RSS as in 4 (--attached-only: this part alone)
+#                     is activated; wake-ups and RSS as in 4, and for each hundred the time and
+#                     the CPU NetworkManager and the agent spent (--attached-only: this part alone)
 #
 # Needs root (FUSE mounts, the sandbox). Env: OPA_BENCH_JOBS (build parallelism, default nproc),
 # OPA_BENCH_DIR (where temporary ledgers and interfaces files go; must be on the real disk,
@@ -28,12 +29,14 @@
 # 1200; what was made by then is measured and the shortfall reported), OPA_BENCH_IDLE_SECONDS
 # (the window for counting wake-ups, default 10), OPA_BENCH_ATTACH_SAMPLES (single-port runs of
 # each side in part 5, default 20), OPA_BENCH_BURST (links at once in part 5, default 200),
-# OPA_BENCH_ATTACH_LIMIT (seconds allowed for each of the two link steps of part 6, default 1200).
+# OPA_BENCH_ATTACH_LIMIT (seconds allowed for each of the two link steps of part 6, default 1200),
+# OPA_BUILD_PREFIX (the build tree is <prefix>bench; default build-; in a Debian 13 root made by
+# scripts/distro-root.sh: OPA_BUILD_PREFIX=build-trixie- scripts/distro-root.sh exec trixie ...).
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "$(readlink -f "$0")")/.." && pwd)
 cd "$ROOT"
-OUT=$ROOT/build-bench/bench-results.md
+OUT=$ROOT/${OPA_BUILD_PREFIX:-build-}bench/bench-results.md
 ARGS="$*"
 RUN_DAEMON=1
 RUN_PROGRAMS=1
@@ -63,7 +66,7 @@ ATTACH_SAMPLES=${OPA_BENCH_ATTACH_SAMPLES:-20}
 BURST=${OPA_BENCH_BURST:-200}
 ATTACH_LIMIT=${OPA_BENCH_ATTACH_LIMIT:-1200}
 export OPA_SANDBOX=${OPA_SANDBOX:-opa-bench}
-BUILD=$ROOT/build-bench
+BUILD=$ROOT/${OPA_BUILD_PREFIX:-build-}bench
 SANDBOX=$ROOT/scripts/sandbox.sh
 
 # Release, at -O2 rather than CMake's -O3: -O2 is what scripts/install.sh and the package ship
@@ -257,6 +260,20 @@ fi
 
 # ------------------------------------------------------------------ idle daemon, attached ports
 activated_count() { { grep -lx activated "$tmp"/ports/veth*i0/state 2>/dev/null || true; } | wc -l; }
+# cpu_ticks PID: user + system CPU time of a process so far, in clock ticks.
+cpu_ticks() { awk '{print $14 + $15}' /proc/"$1"/stat; }
+TICKS_PER_S=$(getconf CLK_TCK)
+nm_pid() { cat /run/ovs-port-agent-sandbox/"$OPA_SANDBOX"/nm.pid; }
+# hundred_row FIRST LAST START_NS NM_TICKS AGENT_TICKS: how long one hundred took, and the CPU
+# NetworkManager and the agent spent on it (NM's cost per added port grows with what it holds).
+hundred_row() {
+    local first=$1 last=$2 start=$3 nm0=$4 agent0=$5 n=$(($2 - $1 + 1))
+    local wall_ns=$(($(now_ns) - start)) nm_t=$(($(cpu_ticks "$(nm_pid)") - nm0))
+    local agent_t=$(($(cpu_ticks "$agent_pid") - agent0))
+    row "ports $((first - 1000))-$((last - 1000 + 1)): veth${first}i0..veth${last}i0 until activated" \
+        "$(awk -v w="$wall_ns" -v a="$nm_t" -v b="$agent_t" -v n="$n" -v h="$TICKS_PER_S" \
+            'BEGIN {printf "%.1f s; NM CPU %.1f s = %.0f ms per port; agent CPU %.0f ms per port", w / 1e9, a / h, a / h * 1000 / n, b / h * 1000 / n}')" "-" info
+}
 # attach_links FIRST LAST LIMIT: veth{FIRST..LAST}i0 created, 100 per `ip -batch`, each hundred
 # waited for until attached (at most LIMIT seconds in all); a row with the time taken.
 attach_links() {
@@ -264,7 +281,11 @@ attach_links() {
     had=$(activated_count)
     start=$(now_ns)
     deadline=$(($(date +%s) + limit))
+    local t_hundred nm_hundred agent_hundred
     for ((i = first; i <= last; i += 100)); do
+        t_hundred=$(now_ns)
+        nm_hundred=$(cpu_ticks "$(nm_pid)")
+        agent_hundred=$(cpu_ticks "$agent_pid")
         : >"$tmp/links.batch"
         for ((j = i; j <= last && j < i + 100; j++)); do
             echo "link add veth${j}i0 type veth peer name veth${j}i0p netns $GUESTS_NETNS" >>"$tmp/links.batch"
@@ -273,8 +294,9 @@ attach_links() {
         want=$((had + j - first))
         until [ "$(activated_count)" -ge "$want" ]; do
             [ "$(date +%s)" -lt "$deadline" ] || { status=limit; break 2; }
-            sleep 0.5
+            sleep 0.2
         done
+        hundred_row "$i" $((j - 1)) "$t_hundred" "$nm_hundred" "$agent_hundred"
     done
     end=$(now_ns)
     local made=$(($(activated_count) - had)) seconds
