@@ -6,6 +6,8 @@
 #include <ctime>
 #include <fstream>
 #include <iostream>
+#include <optional>
+#include <string_view>
 
 #include <spdlog/spdlog.h>
 #include <CLI/CLI.hpp>
@@ -14,6 +16,7 @@
 #include "cli/doctor.hpp"
 #include "config/config.hpp"
 #include "dbus/client.hpp"
+#include "ledger/ledger.hpp"
 #include "ledger/verify.hpp"
 #include "mount/daemon.hpp"
 #include "mount/logging.hpp"
@@ -95,14 +98,37 @@ int cmd_setup_bridge(const opa::config::Config& config, const std::string& bridg
     if (with_ovsbr1) options.empty_bridges.push_back("ovsbr1");
     log("setup-bridge " + options.bridge + (options.uplink ? " uplink " + *options.uplink : "") +
         " datapath " + options.datapath_type);
+    // Every step goes to the ledger too; a ledger that cannot be written stops the setup
+    // before anything changes.
+    std::optional<opa::ledger::Ledger> ledger;
+    try {
+        ledger.emplace(config.ledger_path);
+    } catch (const opa::ledger::LedgerError& error) {
+        log(std::string("setup-bridge: FAILED: cannot open the ledger: ") + error.what() +
+            "; nothing changed");
+        return 1;
+    }
+    auto record = [&](std::string_view action, const nlohmann::json& details) {
+        try {
+            ledger->append(action, details);
+        } catch (const opa::ledger::LedgerError& error) {
+            log(std::string("cannot write ") + std::string(action) +
+                " to the ledger: " + error.what());
+            throw;
+        }
+    };
     try {
         opa::nm::NmClient nm;
-        const opa::nm::BridgeSetupReport report = opa::nm::setup_bridge(nm, options, log);
+        const opa::nm::BridgeSetupReport report = opa::nm::setup_bridge(nm, options, log, record);
         log(report.changed ? "setup-bridge: done"
                            : "setup-bridge: already set up, nothing changed");
         return 0;
     } catch (const opa::nm::NmError& error) {
         log(std::string("setup-bridge: FAILED: ") + error.what());
+        return 1;
+    } catch (const opa::ledger::LedgerError& error) {
+        log(std::string("setup-bridge: FAILED: the ledger cannot be written (") + error.what() +
+            "); nothing changed");
         return 1;
     }
 }

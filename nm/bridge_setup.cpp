@@ -91,8 +91,15 @@ std::vector<std::string> add_missing_profiles(NmClient& nm, const Existing& exis
                                               const std::string& bridge,
                                               const std::string& datapath_type, const IpConfig& ip,
                                               const std::optional<std::string>& uplink,
-                                              const WireNames& wire, const SetupLog& log) {
+                                              const WireNames& wire, const SetupLog& log,
+                                              const SetupRecord& record) {
     std::vector<std::string> added;
+    auto created = [&](std::string id, const std::string& uuid) {
+        if (record) {
+            record("bridge_profile_created", {{"bridge", bridge}, {"profile", id}, {"uuid", uuid}});
+        }
+        added.push_back(std::move(id));
+    };
     auto uuid_of = [&](ProfileRole role, const std::string& name, std::string& uuid) {
         const ConnectionInfo* info = existing.find(role, name);
         if (info) uuid = info->uuid;
@@ -103,21 +110,21 @@ std::vector<std::string> add_missing_profiles(NmClient& nm, const Existing& exis
     if (!uuid_of(ProfileRole::Bridge, bridge, bridge_uuid)) {
         nm.add_connection(bridge_profile(bridge, {bridge_uuid, true, true}, datapath_type),
                           kAddToDisk | kAddBlockAutoconnect);
-        added.push_back(profile_id(ProfileRole::Bridge, bridge));
+        created(profile_id(ProfileRole::Bridge, bridge), bridge_uuid);
     }
     std::string port_uuid = new_uuid();
     if (!uuid_of(ProfileRole::BridgePort, bridge, port_uuid)) {
         nm.add_connection(port_profile(bridge, {port_uuid, true, true}, bridge_uuid, {},
                                        std::nullopt, wire, ProfileRole::BridgePort),
                           kAddToDisk | kAddBlockAutoconnect);
-        added.push_back(profile_id(ProfileRole::BridgePort, bridge));
+        created(profile_id(ProfileRole::BridgePort, bridge), port_uuid);
     }
     std::string iface_uuid = new_uuid();
     if (!uuid_of(ProfileRole::Interface, bridge, iface_uuid)) {
         nm.add_connection(
             internal_interface_profile(bridge, {iface_uuid, true, false}, port_uuid, ip, wire),
             kAddToDisk | kAddBlockAutoconnect);
-        added.push_back(profile_id(ProfileRole::Interface, bridge));
+        created(profile_id(ProfileRole::Interface, bridge), iface_uuid);
     }
     if (uplink) {
         std::string uplink_port_uuid = new_uuid();
@@ -125,7 +132,7 @@ std::vector<std::string> add_missing_profiles(NmClient& nm, const Existing& exis
             nm.add_connection(port_profile(*uplink, {uplink_port_uuid, true, true}, bridge_uuid, {},
                                            std::nullopt, wire, ProfileRole::BridgePort),
                               kAddToDisk | kAddBlockAutoconnect);
-            added.push_back(profile_id(ProfileRole::BridgePort, *uplink));
+            created(profile_id(ProfileRole::BridgePort, *uplink), uplink_port_uuid);
         }
         std::string member_uuid = new_uuid();
         if (!uuid_of(ProfileRole::Uplink, *uplink, member_uuid)) {
@@ -135,11 +142,22 @@ std::vector<std::string> add_missing_profiles(NmClient& nm, const Existing& exis
             // Preferred over the NIC's own profile at boot.
             member["connection"]["autoconnect-priority"] = sdbus::Variant(std::int32_t{50});
             nm.add_connection(member, kAddToDisk | kAddBlockAutoconnect);
-            added.push_back(profile_id(ProfileRole::Uplink, *uplink));
+            created(profile_id(ProfileRole::Uplink, *uplink), member_uuid);
         }
     }
     for (const std::string& id : added) log("created profile " + id);
     return added;
+}
+
+// After the network changed, a ledger that cannot take the entry does not undo the change.
+void record_quietly(const SetupRecord& record, std::string_view action,
+                    const nlohmann::json& details) noexcept {
+    if (!record) return;
+    try {
+        record(action, details);
+    } catch (...) {
+        // The caller's sink reports its own failures.
+    }
 }
 
 bool bridge_is_up(NmClient& nm, const std::string& bridge,
@@ -178,10 +196,17 @@ std::string describe_network_state(NmClient& nm) {
     return out.str();
 }
 
-BridgeSetupReport setup_bridge(NmClient& nm, const BridgeSetupOptions& options,
-                               const SetupLog& log) {
+BridgeSetupReport setup_bridge(NmClient& nm, const BridgeSetupOptions& options, const SetupLog& log,
+                               const SetupRecord& record) {
     BridgeSetupReport report;
     nm.require_ovs();
+    // Throws when the ledger cannot take it: nothing has changed yet.
+    if (record) {
+        record("bridge_setup_started", {{"bridge", options.bridge},
+                                        {"uplink", options.uplink.value_or("")},
+                                        {"datapath_type", options.datapath_type},
+                                        {"empty_bridges", options.empty_bridges}});
+    }
     const WireNames wire = nm.wire_names();
     report.state_before = describe_network_state(nm);
     log("state before:\n" + report.state_before);
@@ -231,6 +256,7 @@ BridgeSetupReport setup_bridge(NmClient& nm, const BridgeSetupOptions& options,
     if (all_there) {
         report.steps.push_back("nothing to do: the bridge is set up and active");
         log(report.steps.back());
+        if (record) record("bridge_setup_unchanged", {{"bridge", options.bridge}});
         report.state_after = report.state_before;
         return report;
     }
@@ -262,7 +288,7 @@ BridgeSetupReport setup_bridge(NmClient& nm, const BridgeSetupOptions& options,
             const bool main = b == options.bridge;
             auto added =
                 add_missing_profiles(nm, existing, b, options.datapath_type, main ? ip : IpConfig{},
-                                     main ? options.uplink : std::nullopt, wire, log);
+                                     main ? options.uplink : std::nullopt, wire, log, record);
             for (auto& id : added) report.steps.push_back("created " + id);
         }
         if (options.before_activation) options.before_activation();
@@ -274,6 +300,7 @@ BridgeSetupReport setup_bridge(NmClient& nm, const BridgeSetupOptions& options,
             nm.activate(bridge->path);
             report.steps.push_back("activated bridge " + b);
             log(report.steps.back());
+            if (record) record("bridge_activated", {{"bridge", b}, {"uuid", bridge->uuid}});
         }
         // Rule 8: verify.
         for (const std::string& b : bridges) {
@@ -297,6 +324,7 @@ BridgeSetupReport setup_bridge(NmClient& nm, const BridgeSetupOptions& options,
         log("verified; checkpoint destroyed");
     } catch (const std::exception& error) {
         log(std::string("setup failed: ") + error.what() + "; rolling back");
+        std::string rollback = "done";
         try {
             checkpoint.rollback();
             // NM restores devices asynchronously; what the checkpoint did not delete (profiles
@@ -304,8 +332,33 @@ BridgeSetupReport setup_bridge(NmClient& nm, const BridgeSetupOptions& options,
             log("rolled back to the checkpoint");
         } catch (const NmError& rollback_error) {
             log(std::string("rollback failed: ") + rollback_error.what());
+            rollback = std::string("failed: ") + rollback_error.what();
         }
+        record_quietly(record, "bridge_setup_rolled_back",
+                       {{"bridge", options.bridge},
+                        {"error", error.what()},
+                        {"checkpoint", checkpoint.path()},
+                        {"rollback", rollback}});
         throw NmError(std::string("setup-bridge rolled back: ") + error.what());
+    }
+    if (record) {
+        nlohmann::json moved = nlohmann::json::object();
+        if (options.uplink) {
+            nlohmann::json addresses = nlohmann::json::array();
+            for (const Ipv4Address& a : ip.addresses) {
+                addresses.push_back(a.address + "/" + std::to_string(a.prefix));
+            }
+            moved = {{"from", *options.uplink},
+                     {"to", options.bridge},
+                     {"addresses", addresses},
+                     {"gateway", ip.gateway},
+                     {"dns", ip.dns}};
+        }
+        record_quietly(record, "bridge_setup_done",
+                       {{"bridge", options.bridge},
+                        {"address_moved", moved},
+                        {"checkpoint", checkpoint.path()},
+                        {"checkpoint_outcome", "destroyed"}});
     }
     report.changed = true;
     report.state_after = describe_network_state(nm);

@@ -9,7 +9,10 @@
 #include <functional>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
+
+#include <nlohmann/json.hpp>
 
 #include "nm/nm_client.hpp"
 
@@ -37,10 +40,15 @@ struct BridgeSetupReport {
 
 // Line sink for progress (the CLI writes it to the setup log and the terminal).
 using SetupLog = std::function<void(const std::string& line)>;
+// Sink for the steps as entries of the action ledger (the CLI appends them): bridge_setup_started,
+// bridge_profile_created (one per profile, with its UUID), bridge_activated,
+// bridge_setup_unchanged, bridge_setup_done (the address moved, the checkpoint destroyed) or
+// bridge_setup_rolled_back. It may throw: before anything changed, that stops the setup.
+using SetupRecord = std::function<void(std::string_view action, const nlohmann::json& details)>;
 
 // Throws NmError (after rolling back) when any step fails.
-BridgeSetupReport setup_bridge(NmClient& nm, const BridgeSetupOptions& options,
-                               const SetupLog& log);
+BridgeSetupReport setup_bridge(NmClient& nm, const BridgeSetupOptions& options, const SetupLog& log,
+                               const SetupRecord& record = {});
 
 // NetworkManager's view of devices and profiles, read over D-Bus, as text for the setup log.
 std::string describe_network_state(NmClient& nm);

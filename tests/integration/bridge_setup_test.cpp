@@ -5,6 +5,13 @@
 
 #include <algorithm>
 #include <set>
+#include <stdexcept>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include <nlohmann/json.hpp>
 
 #include "nm/bridge_setup.hpp"
 #include "nm/nm_client.hpp"
@@ -68,6 +75,21 @@ void make_nic(nm::NmClient& client, const std::string& name, const std::string& 
     ASSERT_TRUE(wait_until([&] { return link_has_address(name, address + "/24"); }));
 }
 
+// What setup_bridge hands to the ledger, in order.
+struct Recorded {
+    std::vector<std::pair<std::string, nlohmann::json>> entries;
+    nm::SetupRecord sink() {
+        return [this](std::string_view action, const nlohmann::json& details) {
+            entries.emplace_back(std::string(action), details);
+        };
+    }
+    std::vector<std::string> actions() const {
+        std::vector<std::string> list;
+        for (const auto& [action, details] : entries) list.push_back(action);
+        return list;
+    }
+};
+
 TEST(BridgeSetup, UplinkAddressMovesToTheBridgeAndSecondRunChangesNothing) {
     nm::NmClient client;
     make_nic(client, "upl0", "192.0.2.10");
@@ -78,7 +100,8 @@ TEST(BridgeSetup, UplinkAddressMovesToTheBridgeAndSecondRunChangesNothing) {
     options.datapath_type = "netdev";
     options.empty_bridges = {"opaempty1"};
     const auto sink = [&](const std::string& line) { log.push_back(line); };
-    nm::BridgeSetupReport first = nm::setup_bridge(client, options, sink);
+    Recorded recorded;
+    nm::BridgeSetupReport first = nm::setup_bridge(client, options, sink, recorded.sink());
     EXPECT_TRUE(first.changed);
     EXPECT_NE(first.state_before.find("upl0"), std::string::npos);
 
@@ -109,9 +132,32 @@ TEST(BridgeSetup, UplinkAddressMovesToTheBridgeAndSecondRunChangesNothing) {
         }
     }
 
+    // The ledger's entries: started, each profile with the UUID NM holds, both bridges
+    // activated, done with the address moved and the checkpoint destroyed.
     const auto profiles_before = profile_ids(client);
+    const std::vector<std::string> created(8, "bridge_profile_created");  // 5 + 3
+    std::vector<std::string> expected = {"bridge_setup_started"};
+    expected.insert(expected.end(), created.begin(), created.end());
+    expected.insert(expected.end(), {"bridge_activated", "bridge_activated", "bridge_setup_done"});
+    ASSERT_EQ(recorded.actions(), expected);
+    for (const auto& [action, details] : recorded.entries) {
+        if (action != "bridge_profile_created") continue;
+        const std::string id_uuid =
+            details.at("profile").get<std::string>() + " " + details.at("uuid").get<std::string>();
+        EXPECT_TRUE(profiles_before.count(id_uuid)) << id_uuid << " is not a profile NM holds";
+    }
+    const nlohmann::json& done = recorded.entries.back().second;
+    EXPECT_EQ(done.at("address_moved").at("from"), "upl0");
+    EXPECT_EQ(done.at("address_moved").at("to"), "opabr0");
+    EXPECT_EQ(done.at("address_moved").at("addresses"), nlohmann::json::array({"192.0.2.10/24"}));
+    EXPECT_EQ(done.at("address_moved").at("gateway"), "192.0.2.1");
+    EXPECT_EQ(done.at("checkpoint_outcome"), "destroyed");
+
     log.clear();
-    nm::BridgeSetupReport second = nm::setup_bridge(client, options, sink);
+    Recorded again;
+    nm::BridgeSetupReport second = nm::setup_bridge(client, options, sink, again.sink());
+    EXPECT_EQ(again.actions(),
+              (std::vector<std::string>{"bridge_setup_started", "bridge_setup_unchanged"}));
     EXPECT_FALSE(second.changed);
     EXPECT_EQ(profile_ids(client), profiles_before);
     ASSERT_FALSE(second.steps.empty());
@@ -127,8 +173,10 @@ TEST(BridgeSetup, FailureMidwayRollsEverythingBack) {
     options.uplink = "upl1";
     options.datapath_type = "netdev";
     options.before_activation = [] { throw nm::NmError("injected failure"); };
+    Recorded recorded;
     try {
-        nm::setup_bridge(client, options, [](const std::string&) {});
+        nm::setup_bridge(
+            client, options, [](const std::string&) {}, recorded.sink());
         FAIL() << "setup_bridge did not fail";
     } catch (const nm::NmError& error) {
         EXPECT_NE(std::string(error.what()).find("injected failure"), std::string::npos);
@@ -138,6 +186,31 @@ TEST(BridgeSetup, FailureMidwayRollsEverythingBack) {
     EXPECT_TRUE(wait_until([&] { return profile_ids(client) == profiles_before; }));
     EXPECT_TRUE(link_has_address("upl1", "198.51.100.10/24"));
     EXPECT_EQ(run("ovs-vsctl --timeout=5 br-exists opabr1").status, 2);
+    // The ledger says what was made and that it was rolled back.
+    ASSERT_FALSE(recorded.entries.empty());
+    EXPECT_EQ(recorded.entries.front().first, "bridge_setup_started");
+    EXPECT_EQ(recorded.entries.back().first, "bridge_setup_rolled_back");
+    EXPECT_NE(
+        recorded.entries.back().second.at("error").get<std::string>().find("injected failure"),
+        std::string::npos);
+    EXPECT_EQ(recorded.entries.back().second.at("rollback"), "done");
+}
+
+// A ledger that cannot take the first entry stops the setup before anything changes.
+TEST(BridgeSetup, ALedgerThatCannotBeWrittenStopsItBeforeAnythingChanges) {
+    nm::NmClient client;
+    const auto profiles_before = profile_ids(client);
+    nm::BridgeSetupOptions options;
+    options.bridge = "opabr2";
+    options.datapath_type = "netdev";
+    const auto refusing = [](std::string_view, const nlohmann::json&) {
+        throw std::runtime_error("ledger full");
+    };
+    EXPECT_THROW(nm::setup_bridge(
+                     client, options, [](const std::string&) {}, refusing),
+                 std::runtime_error);
+    EXPECT_EQ(profile_ids(client), profiles_before);
+    EXPECT_EQ(run("ovs-vsctl --timeout=5 br-exists opabr2").status, 2);
 }
 
 // A bridge someone made with ovs-vsctl (simulated here; the product never writes OVSDB) is

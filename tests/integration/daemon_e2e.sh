@@ -44,6 +44,14 @@ printf 'hostname: ct151\nnet0: name=eth0,bridge=vmbr0,hwaddr=BC:24:11:00:01:51,i
 
 sandbox_up   # a fresh stack with the bridge, whatever an earlier run left
 profiles_with_bridge=$(nm_profiles)
+# setup-bridge wrote its steps to the same ledger: started, each profile, activated, done.
+setup_actions=$(grep -o '"action":"bridge_[a-z_]*"' "$tmp/ledger.jsonl" | sed 's/"action":"//; s/"$//' | uniq -c | awk '{print $2 "x" $1}' | tr '\n' ' ')
+[ "$setup_actions" = "bridge_setup_startedx1 bridge_profile_createdx3 bridge_activatedx1 bridge_setup_donex1 " ] ||
+    fail "setup-bridge's ledger entries: $setup_actions"
+sx "$AGENT" -c "$tmp/config.toml" setup-bridge >/dev/null || fail "setup-bridge, second run"
+tail -n 2 "$tmp/ledger.jsonl" | grep -o '"action":"[a-z_]*"' | tr '\n' ' ' |
+    grep -qx '"action":"bridge_setup_started" "action":"bridge_setup_unchanged" ' ||
+    fail "a second setup-bridge is not recorded as unchanged: $(tail -n 2 "$tmp/ledger.jsonl")"
 start_agent
 
 # 20 containers' veths, 5 VMs' taps, and links that are not the agent's.
