@@ -338,6 +338,7 @@ const std::vector<KeySpec>& key_table() {
         bool_key("enable_rename", &Config::enable_rename),
         optional_string_key("container_name_cmd", &Config::container_name_cmd, check_non_empty),
         path_key("ledger_path", &Config::ledger_path),
+        path_key("ledger_spill_path", &Config::ledger_spill_path),
         path_key("mountpoint", &Config::mountpoint),
         optional_string_key("uplink", &Config::uplink, check_ifname),
         path_key("setup_log_path", &Config::setup_log_path),

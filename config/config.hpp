@@ -28,6 +28,9 @@ struct Config {
     bool enable_rename = false;
     std::optional<std::string> container_name_cmd;
     std::filesystem::path ledger_path = "/var/lib/ovs-port-agent/ledger.jsonl";
+    // Where entries held while the ledger cannot be written are kept until they are: on
+    // another filesystem than the ledger, so a full disk there does not fill it too.
+    std::filesystem::path ledger_spill_path = "/run/ovs-port-agent/ledger-held.jsonl";
     std::filesystem::path mountpoint = "/run/ovs-ports";
     std::optional<std::string> uplink;
     std::filesystem::path setup_log_path = "/var/log/nm-ovs-setup.log";

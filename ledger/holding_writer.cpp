@@ -1,9 +1,12 @@
 #include "ledger/holding_writer.hpp"
 
+#include "ledger/reader.hpp"
+
 #include <algorithm>
 #include <cerrno>
 #include <exception>
 #include <iterator>
+#include <set>
 #include <utility>
 #include <vector>
 
@@ -12,7 +15,9 @@ namespace opa::ledger {
 using nlohmann::json;
 
 HoldingWriter::HoldingWriter(Ledger& ledger, HoldingOptions options)
-    : ledger_(ledger), options_(options) {}
+    : ledger_(ledger), options_(std::move(options)) {
+    if (!options_.spill_path.empty()) spill_.emplace(options_.spill_path, options_.spill_max_bytes);
+}
 
 std::optional<Outage> HoldingWriter::outage() const {
     std::lock_guard lock(mutex_);
@@ -79,6 +84,16 @@ void HoldingWriter::hold_locked(std::string_view action, json details, const Fai
         details["held_since"] = format_utc_timestamp(when);
         held_.push_back(NewEntry{std::string(action), std::move(details)});
         outage_->held = held_.size();
+        if (spill_) {
+            try {
+                if (!spill_->append(held_.back())) {
+                    result.spill_error = spill_->path().string() + ": full (" +
+                                         std::to_string(options_.spill_max_bytes) + " bytes)";
+                }
+            } catch (const std::exception& error) {
+                result.spill_error = error.what();
+            }
+        }
     }
     holding_.store(true, std::memory_order_release);
 }
@@ -92,12 +107,13 @@ bool HoldingWriter::flush_locked(std::optional<OutageEnd>& ended) {
         const auto down = std::chrono::duration_cast<std::chrono::milliseconds>(
             std::chrono::steady_clock::now() - down_since_);
         if (last) {
-            batch.push_back(NewEntry{"ledger_recovered",
-                                     json{{"held", written_late_ + n},
-                                          {"dropped", outage_->dropped},
-                                          {"down_ms", down.count()},
-                                          {"error", outage_->first_error},
-                                          {"since", format_utc_timestamp(outage_->since)}}});
+            json recovered{{"held", written_late_ + n},
+                           {"dropped", outage_->dropped},
+                           {"down_ms", down.count()},
+                           {"error", outage_->first_error},
+                           {"since", format_utc_timestamp(outage_->since)}};
+            if (from_spill_) recovered["spill"] = options_.spill_path.string();
+            batch.push_back(NewEntry{"ledger_recovered", std::move(recovered)});
         }
         std::vector<Entry> written;
         try {
@@ -116,11 +132,20 @@ bool HoldingWriter::flush_locked(std::optional<OutageEnd>& ended) {
         held_.erase(held_.begin(), held_.begin() + static_cast<std::ptrdiff_t>(n));
         written_late_ += n;
         outage_->held = held_.size();
+        // The file keeps only what is still held (a crash now must not write these twice).
+        if (spill_) {
+            try {
+                spill_->replace(held_);
+            } catch (const std::exception&) {
+                // Left as it was: the next start finds these in the ledger and skips them.
+            }
+        }
         if (last) {
             ended = OutageEnd{written_late_, outage_->dropped, down, outage_->first_error,
                               written.back().seq};
             outage_.reset();
             written_late_ = 0;
+            from_spill_ = false;
             holding_.store(false, std::memory_order_release);
             return true;
         }
@@ -135,6 +160,81 @@ FlushResult HoldingWriter::flush() {
     flush_locked(result.ended);
     result.outage = outage_;
     return result;
+}
+
+}  // namespace opa::ledger
+
+namespace opa::ledger {
+
+SpillReplay HoldingWriter::replay_spill() {
+    SpillReplay replay;
+    if (!spill_) return replay;
+    SpillContents contents;
+    try {
+        contents = SpillFile::read(options_.spill_path);
+    } catch (const std::exception& error) {
+        replay.error = error.what();
+        return replay;
+    }
+    replay.read = contents.entries.size();
+    replay.bad_lines = contents.bad_lines;
+    if (contents.entries.empty()) {
+        try {
+            spill_->remove();
+        } catch (const std::exception& error) {
+            replay.error = error.what();
+        }
+        return replay;
+    }
+    // Entries written late carry their held_since: those already in the ledger are not
+    // written again.
+    std::set<std::string> written;
+    try {
+        for_each_entry(ledger_.path(), [&](const Entry& entry) {
+            if (entry.details.is_object() && entry.details.contains("held_since")) {
+                written.insert(entry.action + "\n" + entry.details.dump());
+            }
+        });
+    } catch (const std::exception&) {
+        // A ledger that cannot be read back: better twice than lost.
+    }
+    std::lock_guard lock(mutex_);
+    std::deque<NewEntry> pending;
+    for (NewEntry& entry : contents.entries) {
+        if (written.count(entry.action + "\n" + entry.details.dump())) {
+            ++replay.already_written;
+        } else {
+            pending.push_back(std::move(entry));
+        }
+    }
+    if (pending.empty()) {
+        try {
+            spill_->remove();
+        } catch (const std::exception& error) {
+            replay.error = error.what();
+        }
+        return replay;
+    }
+    const auto now = std::chrono::system_clock::now();
+    const std::string why = "held in " + options_.spill_path.string() + " by an earlier run";
+    // Before anything this run records: in front of what may be held already.
+    held_.insert(held_.begin(), std::make_move_iterator(pending.begin()),
+                 std::make_move_iterator(pending.end()));
+    if (!outage_) {
+        outage_ = Outage{why, why, EIO, now, 0, 0};
+        down_since_ = std::chrono::steady_clock::now();
+        written_late_ = 0;
+    }
+    outage_->held = held_.size();
+    from_spill_ = true;
+    holding_.store(true, std::memory_order_release);
+    try {
+        spill_->replace(held_);
+    } catch (const std::exception&) {
+        // The file still holds what was read from it.
+    }
+    flush_locked(replay.ended);
+    return replay;
 }
 
 }  // namespace opa::ledger

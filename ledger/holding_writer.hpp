@@ -23,6 +23,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <deque>
+#include <filesystem>
 #include <mutex>
 #include <nlohmann/json.hpp>
 #include <optional>
@@ -30,12 +31,17 @@
 #include <string_view>
 
 #include "ledger/ledger.hpp"
+#include "ledger/spill_file.hpp"
 
 namespace opa::ledger {
 
 struct HoldingOptions {
     std::size_t max_held = 10000;   // entries kept in memory; further ones are counted as dropped
     std::size_t flush_chunk = 256;  // held entries written per write+fsync when flushing
+    // Where held entries are also kept on disk (spill_file.hpp), so that a crash during the
+    // outage loses none of them; empty: in memory only.
+    std::filesystem::path spill_path;
+    std::uint64_t spill_max_bytes = 16 * 1024 * 1024;
 };
 
 // Entries are held: the file could not be written since `since`.
@@ -57,6 +63,15 @@ struct OutageEnd {
     std::uint64_t recovered_seq = 0;  // seq of the "ledger_recovered" entry
 };
 
+// What replay_spill() found and did.
+struct SpillReplay {
+    std::size_t read = 0;             // entries in the spill file
+    std::size_t already_written = 0;  // of them, found in the ledger already (not again)
+    std::size_t bad_lines = 0;        // lines that were not entries (a torn last line)
+    std::optional<OutageEnd> ended;   // they were written, then "ledger_recovered"
+    std::string error;                // why the spill file could not be read
+};
+
 struct HoldResult {
     enum class Kind {
         Written,  // appended now
@@ -66,6 +81,7 @@ struct HoldResult {
     };
     Kind kind = Kind::Written;
     std::string error;               // why not written now (Held, Dropped, Invalid)
+    std::string spill_error;         // Held, but not on disk: why (the entry is in memory only)
     bool outage_began = false;       // this entry's failure began an outage
     bool dropping_began = false;     // this entry is the outage's first dropped one
     std::optional<OutageEnd> ended;  // the held entries were written during this call
@@ -89,6 +105,12 @@ class HoldingWriter {
     // Tries to write what is held, in order (a no-op when nothing is). Thread-safe.
     FlushResult flush();
 
+    // At start, before anything new: the entries an earlier run held in the spill file are
+    // written (those the ledger has already, from a crash right after their flush, are not
+    // written twice), then "ledger_recovered" with "spill": the path. While the ledger still
+    // cannot be written they stay held, in the file too. Never throws except std::bad_alloc.
+    SpillReplay replay_spill();
+
     // True while entries are held (or dropped and not yet accounted for). Cheap.
     [[nodiscard]] bool holding() const noexcept { return holding_.load(std::memory_order_acquire); }
     [[nodiscard]] std::optional<Outage> outage() const;
@@ -110,6 +132,7 @@ class HoldingWriter {
 
     Ledger& ledger_;
     const HoldingOptions options_;
+    std::optional<SpillFile> spill_;  // set when options_.spill_path is
 
     // Guards everything below. Never held by a thread waiting for another one's lock; the
     // ledger's own locks are taken under it (lock order: mutex_, then the ledger's).
@@ -119,6 +142,7 @@ class HoldingWriter {
     std::optional<Outage> outage_;
     std::chrono::steady_clock::time_point down_since_{};
     std::size_t written_late_ = 0;  // held entries of this outage written already
+    bool from_spill_ = false;       // this outage's entries came from an earlier run's spill
 };
 
 }  // namespace opa::ledger

@@ -253,6 +253,7 @@ std::vector<std::string> keys_needing_restart(const config::Config& now,
     std::vector<std::string> keys;
     if (now.bridge_name != wanted.bridge_name) keys.push_back("bridge_name");
     if (now.ledger_path != wanted.ledger_path) keys.push_back("ledger_path");
+    if (now.ledger_spill_path != wanted.ledger_spill_path) keys.push_back("ledger_spill_path");
     if (now.mountpoint != wanted.mountpoint) keys.push_back("mountpoint");
     if (now.datapath_type != wanted.datapath_type) keys.push_back("datapath_type");
     return keys;
@@ -318,7 +319,11 @@ int run_daemon(const DaemonOptions& options) {
                      recovery->moved_to.string(), recovery->reason);
     }
     // While the ledger cannot be written the journal holds its entries; the loop retries.
-    LedgerJournal journal(*ledger, {}, [&wakeup] { wakeup.post(Wakeup::kLedgerHeld); });
+    ledger::HoldingOptions holding;
+    holding.spill_path = config.ledger_spill_path;
+    LedgerJournal journal(*ledger, holding, [&wakeup] { wakeup.post(Wakeup::kLedgerHeld); });
+    // What an earlier run held when it died goes first.
+    journal.replay_spill();
 
     std::unique_ptr<nm::NmClient> nm;
     nm::DaemonInfo nm_info;

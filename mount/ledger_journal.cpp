@@ -59,6 +59,12 @@ void LedgerJournal::report(const ledger::HoldResult& result, std::string_view ac
                 "refusing requested changes meanwhile",
                 result.error);
         }
+        if (!result.spill_error.empty() && !spill_failure_logged_.exchange(true)) {
+            spdlog::error(
+                "ledger: cannot keep held entries on disk ({}); they are held in memory only, "
+                "and a crash before the ledger is writable again would lose them",
+                result.spill_error);
+        }
         if (result.dropping_began) {
             spdlog::error(
                 "ledger: too many entries held while it cannot be written; further ones are "
@@ -76,7 +82,32 @@ void LedgerJournal::report(const ledger::HoldResult& result, std::string_view ac
     }
 }
 
+void LedgerJournal::replay_spill() noexcept {
+    try {
+        const ledger::SpillReplay replay = writer_.replay_spill();
+        if (!replay.error.empty()) {
+            spdlog::error("ledger: entries held by an earlier run: {}", replay.error);
+        }
+        if (replay.bad_lines > 0) {
+            spdlog::warn("ledger: {} lines of the spill file were not entries (torn by a crash?)",
+                         replay.bad_lines);
+        }
+        if (replay.read > 0) {
+            spdlog::warn(
+                "ledger: {} entries held by an earlier run found ({} of them in the ledger "
+                "already){}",
+                replay.read, replay.already_written,
+                replay.ended ? "; written" : "; the ledger cannot be written yet: still held");
+        }
+        if (replay.ended) report_end(*replay.ended);
+        if (writer_.holding() && on_outage_) on_outage_();
+    } catch (...) {
+        // Out of memory at start: the spill file stays for the next start.
+    }
+}
+
 void LedgerJournal::report_end(const ledger::OutageEnd& end) noexcept {
+    spill_failure_logged_ = false;
     try {
         spdlog::warn(
             "ledger {}: writable again after {} ms: {} held entries written, {} dropped "

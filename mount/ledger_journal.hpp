@@ -8,6 +8,7 @@
 // once per entry.
 #pragma once
 
+#include <atomic>
 #include <functional>
 
 #include "agent/core.hpp"
@@ -27,6 +28,9 @@ class LedgerJournal : public agent::Journal {
 
     // Tries to write what is held; true while entries are still held.
     bool retry() noexcept;
+    // At start, before anything is recorded: writes what an earlier run held in the spill file
+    // (HoldingOptions::spill_path) and logs what it found.
+    void replay_spill() noexcept;
     [[nodiscard]] bool holding() const noexcept { return writer_.holding(); }
     [[nodiscard]] std::optional<ledger::Outage> outage() const { return writer_.outage(); }
 
@@ -36,6 +40,7 @@ class LedgerJournal : public agent::Journal {
 
     ledger::HoldingWriter writer_;
     std::function<void()> on_outage_;
+    std::atomic<bool> spill_failure_logged_{false};  // once per outage
 };
 
 }  // namespace opa::mount

@@ -12,6 +12,8 @@
 #   only whole lines and verifies. Once space returns, the first mkdir goes through, the held
 #   entries come first, in order, with "held_since", then ledger_recovered; with no request, the
 #   agent's retry writes them within 5 s. The ledger verifies.
+# - killed with 20+ entries held: they were also kept, fsync'd, in the spill file (another
+#   filesystem); the next start writes them all, in order, then ledger_recovered, then its own.
 SANDBOX=$1
 AGENT=$2
 FT_NAME=disk
@@ -165,6 +167,40 @@ rm "$tmp/lfs/filler"
 t0=$(now_ms)
 wait_for 15 "the held entries written by the retry" bash -c "[ \$(grep -c '\"action\":\"ledger_recovered\"' '$FT_LEDGER') = 2 ]"
 note "with no request, the retry wrote the held entries $(($(now_ms) - t0)) ms after space returned"
+
+# Killed while entries are held (issue 15 item 3): they were kept on another filesystem too
+# (ledger_spill_path, fsync'd), so the next start writes them all, in order, before its own.
+spill=$tmp/spill/ledger-held.jsonl
+fill "$tmp/lfs"
+for i in $(seq 30 60); do
+    [ -s "$spill" ] && [ "$(wc -l <"$spill")" -ge 20 ] && break
+    sx ip link add vethdk$i type veth peer name pdk$i
+    wait_for 30 "vethdk$i activated" activated vethdk$i
+done
+spilled=$(wc -l <"$spill")
+[ "$spilled" -ge 20 ] || fail "only $spilled entries held on disk"
+[ "$(stat -c %a "$spill")" = 600 ] || fail "the spill file is $(stat -c %a "$spill"), not 600"
+kill_agent
+umount -l "$tmp/ports"
+jq -c '.details.held_since' "$spill" >"$tmp/spilled.since"
+rm "$tmp/lfs/filler"
+lines_before=$(wc -l <"$FT_LEDGER")
+start_agent
+rec=$(grep -n '"action":"ledger_recovered"' "$FT_LEDGER" | tail -n 1 | cut -d: -f1)
+[ "$rec" -gt "$lines_before" ] || fail "no ledger_recovered after the restart"
+sed -n "${rec}p" "$FT_LEDGER" | jq -e --arg spill "$spill" '.details.spill == $spill' >/dev/null ||
+    fail "ledger_recovered does not name the spill file: $(sed -n "${rec}p" "$FT_LEDGER")"
+# Right after the killed run's last line: every spilled entry, in order, then ledger_recovered,
+# then this start's entries.
+sed -n "$((lines_before + 1)),$((rec - 1))p" "$FT_LEDGER" | jq -c '.details.held_since' >"$tmp/written.since"
+cmp -s "$tmp/spilled.since" "$tmp/written.since" ||
+    fail "the entries written after the restart are not the $spilled held ones in order: $(diff "$tmp/spilled.since" "$tmp/written.since" | head -5)"
+[ "$(sed -n "$((rec + 1))p" "$FT_LEDGER" | jq -r .action)" != null ] || fail "nothing after ledger_recovered"
+tail -n +$((rec + 1)) "$FT_LEDGER" | grep -q held_since && fail "held entries after ledger_recovered"
+[ ! -e "$spill" ] || fail "the spill file is still there after its entries were written"
+grep -q "entries held by an earlier run found" "$tmp/agent.log" || fail "the replay is not logged"
+note "killed with $spilled entries held: all written, in order, at the next start before its own entries"
+
 stop_agent
 ledger_verify >"$tmp/verify.out" 2>&1 || fail "ledger verify at the end: $(cat "$tmp/verify.out")"
 grep -q '"action":"agent_stopped"' "$FT_LEDGER" || fail "agent_stopped not recorded after space returned"

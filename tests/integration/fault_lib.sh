@@ -47,6 +47,7 @@ datapath_type = "netdev"
 include_prefixes = $prefixes
 debounce_ms = 100
 ledger_path = "${FT_LEDGER:-$tmp/ledger.jsonl}"
+ledger_spill_path = "$tmp/spill/ledger-held.jsonl"
 interfaces_path = "${FT_INTERFACES:-$tmp/interfaces}"
 mountpoint = "$tmp/ports"
 setup_log_path = "$tmp/setup.log"

@@ -116,7 +116,9 @@ TEST_F(LedgerHolding, FlushWritesWhatIsHeldWithoutANewEntry) {
 }
 
 TEST_F(LedgerHolding, BeyondTheBoundEntriesAreCountedAsDropped) {
-    HoldingWriter writer(ledger, HoldingOptions{3, 256});
+    HoldingOptions bounded;
+    bounded.max_held = 3;
+    HoldingWriter writer(ledger, bounded);
     fill();
     std::vector<HoldResult> results;
     for (int i = 0; i < 5; ++i) results.push_back(writer.record("e", {{"i", i}}));
@@ -143,7 +145,9 @@ TEST_F(LedgerHolding, BeyondTheBoundEntriesAreCountedAsDropped) {
 
 // Space returns only partly: whole chunks are written, in order, the rest stays held.
 TEST_F(LedgerHolding, APartialFlushKeepsTheRestInOrder) {
-    HoldingWriter writer(ledger, HoldingOptions{100, 2});
+    HoldingOptions small_chunks;
+    small_chunks.flush_chunk = 2;
+    HoldingWriter writer(ledger, small_chunks);
     fill();
     for (int i = 0; i < 5; ++i) EXPECT_EQ(writer.record("e", {{"i", i}}).kind, Kind::Held);
     // One line is about 270 bytes: room for one chunk of two, not for two chunks.
@@ -207,4 +211,144 @@ TEST_F(LedgerHolding, ConcurrentRecordsWhileFullAreAllWrittenOnce) {
         previous = held_since;
     }
     expect_verifies(path);
+}
+
+// ---- The spill file: held entries survive the process (issue 15 item 3).
+
+namespace {
+
+class LedgerSpill : public LedgerHolding {
+  protected:
+    // The "full disk" limit counts every file: a ledger of some size leaves the spill room.
+    void SetUp() override {
+        HoldingWriter writer(ledger);
+        for (int i = 0; i < 20; ++i)
+            ASSERT_EQ(writer.record("before", {{"i", i}}).kind, Kind::Written);
+    }
+    HoldingOptions spilling() const {
+        HoldingOptions options;
+        options.spill_path = spill;
+        return options;
+    }
+    fs::path spill = dir.path() / "run" / "ledger-held.jsonl";
+};
+
+}  // namespace
+
+TEST_F(LedgerSpill, HeldEntriesAreOnDiskUntilWrittenThenTheFileGoes) {
+    HoldingWriter writer(ledger, spilling());
+    fill();
+    for (int i = 0; i < 3; ++i) {
+        const HoldResult held = writer.record("e", {{"i", i}});
+        EXPECT_EQ(held.kind, Kind::Held);
+        EXPECT_TRUE(held.spill_error.empty()) << held.spill_error;
+    }
+    limit.lift();
+    const SpillContents on_disk = SpillFile::read(spill);
+    ASSERT_EQ(on_disk.entries.size(), 3u);
+    for (int i = 0; i < 3; ++i) {
+        EXPECT_EQ(on_disk.entries[i].action, "e");
+        EXPECT_EQ(on_disk.entries[i].details["i"], i);
+        EXPECT_TRUE(on_disk.entries[i].details.contains("held_since"));
+    }
+    EXPECT_EQ(fs::status(spill).permissions() & fs::perms::all,
+              fs::perms::owner_read | fs::perms::owner_write);
+
+    ASSERT_TRUE(writer.flush().ended);
+    EXPECT_FALSE(fs::exists(spill)) << "the spill file stays after everything was written";
+}
+
+// The process dies while entries are held; the next one writes them first, in order, with
+// their held_since, then ledger_recovered naming the spill file, then its own.
+TEST_F(LedgerSpill, AnEarlierRunsHeldEntriesAreWrittenFirstAtTheNextStart) {
+    std::vector<std::string> held_since;
+    {
+        HoldingWriter dying(ledger, spilling());
+        fill();
+        for (int i = 0; i < 20; ++i) ASSERT_EQ(dying.record("held", {{"i", i}}).kind, Kind::Held);
+        limit.lift();
+        // SIGKILL: nothing more of this writer runs (its memory is gone with it).
+    }
+    for (const NewEntry& entry : SpillFile::read(spill).entries) {
+        held_since.push_back(entry.details["held_since"]);
+    }
+    ASSERT_EQ(held_since.size(), 20u);
+
+    Ledger reopened(path);
+    HoldingWriter next(reopened, spilling());
+    const SpillReplay replay = next.replay_spill();
+    EXPECT_EQ(replay.read, 20u);
+    EXPECT_EQ(replay.already_written, 0u);
+    ASSERT_TRUE(replay.ended);
+    EXPECT_EQ(replay.ended->held, 20u);
+    EXPECT_EQ(next.record("agent_started", {}).kind, Kind::Written);
+
+    const std::vector<Entry> entries = read_all(path);
+    ASSERT_EQ(entries.size(), 20u + 20u + 2u);
+    for (int i = 0; i < 20; ++i) {
+        EXPECT_EQ(entries[20 + i].action, "held");
+        EXPECT_EQ(entries[20 + i].details["i"], i);
+        EXPECT_EQ(entries[20 + i].details["held_since"], held_since[i]);
+    }
+    EXPECT_EQ(entries[40].action, "ledger_recovered");
+    EXPECT_EQ(entries[40].details["spill"], spill.string());
+    EXPECT_EQ(entries[41].action, "agent_started");
+    EXPECT_FALSE(fs::exists(spill));
+    expect_verifies(path);
+}
+
+// A crash right after the held entries reached the ledger, before the file was emptied: the next
+// start does not write them twice.
+TEST_F(LedgerSpill, EntriesTheLedgerHasAlreadyAreNotWrittenTwice) {
+    HoldingWriter writer(ledger, spilling());
+    fill();
+    for (int i = 0; i < 3; ++i) ASSERT_EQ(writer.record("e", {{"i", i}}).kind, Kind::Held);
+    limit.lift();
+    const std::string spilled = opa::test::read_text(spill);
+    ASSERT_TRUE(writer.flush().ended);
+    opa::test::write_text(spill, spilled);  // as if the crash came before the file went
+
+    HoldingWriter next(ledger, spilling());
+    const SpillReplay replay = next.replay_spill();
+    EXPECT_EQ(replay.read, 3u);
+    EXPECT_EQ(replay.already_written, 3u);
+    EXPECT_FALSE(replay.ended);
+    EXPECT_EQ(read_all(path).size(), 20u + 3u + 1u);
+    EXPECT_FALSE(fs::exists(spill));
+}
+
+// Still full at the next start: the entries stay held (in the file too) and go first later.
+TEST_F(LedgerSpill, StillFullAtTheNextStartKeepsThemHeldAndFirst) {
+    {
+        HoldingWriter dying(ledger, spilling());
+        fill();
+        for (int i = 0; i < 2; ++i) ASSERT_EQ(dying.record("held", {{"i", i}}).kind, Kind::Held);
+    }
+    HoldingWriter next(ledger, spilling());
+    const SpillReplay replay = next.replay_spill();
+    EXPECT_EQ(replay.read, 2u);
+    EXPECT_FALSE(replay.ended);
+    EXPECT_TRUE(next.holding());
+    EXPECT_EQ(next.record("agent_started", {}).kind, Kind::Held);
+    limit.lift();
+    EXPECT_EQ(SpillFile::read(spill).entries.size(), 3u);
+    ASSERT_TRUE(next.flush().ended);
+    EXPECT_EQ(actions(read_all(path)).back(), "ledger_recovered");
+    const std::vector<Entry> entries = read_all(path);
+    EXPECT_EQ(entries[20].action, "held");
+    EXPECT_EQ(entries[21].action, "held");
+    EXPECT_EQ(entries[22].action, "agent_started");
+    expect_verifies(path);
+}
+
+TEST_F(LedgerSpill, ATornLastLineIsSkippedAndCounted) {
+    fs::create_directories(spill.parent_path());
+    opa::test::write_text(spill,
+                          R"({"action":"a","details":{"held_since":"2026-12-05T07:00:00.000Z"}})"
+                          "\n"
+                          R"({"action":"b","det)");
+    const SpillContents contents = SpillFile::read(spill);
+    ASSERT_EQ(contents.entries.size(), 1u);
+    EXPECT_EQ(contents.entries[0].action, "a");
+    EXPECT_EQ(contents.bad_lines, 1u);
 }
