@@ -188,6 +188,7 @@ write_config() {
         echo 'bridge_name = "ovsbr0"'
         echo 'datapath_type = "netdev"'
         echo "ledger_path = \"$ledger\""
+        echo "ledger_spill_path = \"$tmp/ledger-held.jsonl\""
         echo "interfaces_path = \"$tmp/interfaces\""
         echo "mountpoint = \"$tmp/ports\""
         echo "setup_log_path = \"$tmp/setup.log\""
