@@ -20,10 +20,11 @@ is_agent_row() {
         vsctl get port "$1" external_ids | grep -q 'owner=ovs-port-agent'
 }
 agent_profiles_for() { agent_profiles | grep -c ":$1\$" || true; }
-logged_ignoring() { grep -qF "is named \"$1\", which" "$tmp/agent.log" && grep -F "is named \"$1\", which" "$tmp/agent.log" | grep -q 'ignoring'; }
+# (Through files: `grep | grep -q` can fail under pipefail when grep -q stops reading early.)
+logged_ignoring() { grep -F "is named \"$1\", which" "$tmp/agent.log" >"$tmp/ign" && grep -q 'ignoring' "$tmp/ign"; }
 both_ignored() { logged_ignoring 'a/b' && logged_ignoring "$long"; }
 # ledger_line ACTION PORT: the first ledger line of ACTION about PORT.
-ledger_line() { grep "\"action\":\"$1\"" "$tmp/ledger.jsonl" | grep "\"port\":\"$2\"" | head -1; }
+ledger_line() { grep "\"action\":\"$1\"" "$tmp/ledger.jsonl" | grep -m1 "\"port\":\"$2\"" || true; }
 call() { sx busctl call dev.ovs.PortAgent1 /dev/ovs/PortAgent1 dev.ovs.PortAgent1 "$@"; }
 
 write_config
@@ -68,7 +69,7 @@ ls "$tmp/ports" | grep -qx vi100 && fail "a port vi100 was made"
 echo "== 3. A guest NIC that names no bridge"
 sx bash -c 'ip link add veth200i0 type veth peer name veth200i0p'
 wait_for 10 "link_left_alone for veth200i0" bash -c "grep '\"action\":\"link_left_alone\"' '$tmp/ledger.jsonl' | grep -q veth200i0"
-ledger_line link_left_alone veth200i0 | grep -q "names no bridge" || fail "link_left_alone without the reason"
+grep -q "names no bridge" <<<"$(ledger_line link_left_alone veth200i0)" || fail "link_left_alone without the reason"
 [ "$(agent_profiles_for veth200i0)" = 0 ] || fail "the agent made profiles for veth200i0"
 [ "$(vsctl --bare --columns=_uuid find Port name=veth200i0 | grep -c .)" = 0 ] || fail "veth200i0 got a row"
 mkdir "$tmp/ports/veth200i0" || fail "root's mkdir veth200i0"
