@@ -53,7 +53,7 @@ ls "$tmp/ports" | grep -qx veth210i0 || fail "veth210i0 is not in the tree"
 [ "$(grep -cF 'is named "a/b", which' "$tmp/agent.log")" = 1 ] || fail "the bad row is logged more than once"
 
 echo "== 2. Only a guest's veth or tap is renamed"
-sx ip link add eth7 type dummy
+sx ip link add eth7 type bridge  # (no dummy module on the test host)
 sx ip link set eth7 up
 for case in "ovsbr0:is the bridge's own interface" "eth7:is not a veth or tap"; do
     link=${case%%:*} reason=${case#*:}
