@@ -19,7 +19,8 @@ nlohmann::json options_json(const PortOptions& options) {
     nlohmann::json j = nlohmann::json::object();
     if (options.tag) j["tag"] = *options.tag;
     if (options.vmid) j["vmid"] = *options.vmid;
-    if (!options.trunks.empty()) j["trunks"] = options.trunks;
+    // Compact ranges: a trunk of every VLAN is one short field, not 4094 numbers.
+    if (!options.trunks.empty()) j["trunks"] = options.trunks.to_string();
     return j;
 }
 
@@ -28,16 +29,10 @@ Status validate_request(const std::string& name, const PortOptions& options) {
         return {*error == naming::IfnameError::kTooLong ? Errc::NameTooLong : Errc::InvalidName,
                 "invalid port name '" + name + "': " + std::string(naming::describe(*error))};
     }
-    if (options.tag && *options.tag > 4094) {
-        return {Errc::InvalidArgument,
-                "VLAN tag " + std::to_string(*options.tag) + " is out of range (0..4094)"};
+    if (auto problem = options.tag ? vlan::tag_error(*options.tag) : std::nullopt) {
+        return {Errc::InvalidArgument, *problem};
     }
-    for (std::uint16_t vlan : options.trunks) {
-        if (vlan < 1 || vlan > 4094) {
-            return {Errc::InvalidArgument,
-                    "trunk VLAN " + std::to_string(vlan) + " is out of range (1..4094)"};
-        }
-    }
+    // Trunks are valid by construction (vlan::Trunks holds 1..4094 only).
     if (options.vmid && (*options.vmid < naming::kMinVmid || *options.vmid > naming::kMaxVmid)) {
         return {Errc::InvalidArgument, "VMID " + std::to_string(*options.vmid) +
                                            " is out of range (" + std::to_string(naming::kMinVmid) +
@@ -729,13 +724,33 @@ void Core::worker_loop() {
             }
             ++busy_;
         }
-        converge(name, phase);
+        // No exception ends a worker (the daemon would std::terminate): the job fails, once.
+        try {
+            converge(name, phase);
+        } catch (const std::exception& error) {
+            job_failed(name, error.what());
+        } catch (...) {
+            job_failed(name, "an unknown exception");
+        }
         {
             std::lock_guard lock(mutex_);
             --busy_;
             if (idle_now()) idle_.notify_all();
         }
     }
+}
+
+void Core::job_failed(const std::string& name, const std::string& what) {
+    const std::string reason = "internal error: " + what;
+    {
+        std::lock_guard lock(mutex_);
+        auto it = slots_.find(name);
+        if (it == slots_.end()) return;
+        it->second->view.last_error = reason;
+        set_state(*it->second, PortState::Failed);
+    }
+    journal_.record("port_job_failed", {{"port", name}, {"error", reason}});
+    notify(name);
 }
 
 bool Core::idle_now() const { return busy_ == 0 && queue_.empty() && profiles_queue_.empty(); }
@@ -813,7 +828,7 @@ Status Core::converge(const std::string& name, Phase phase) {
                                               {"nm", std::move(deleted)}};
                     if (!moved_to.empty()) details["renamed_to"] = moved_to;
                     record("port_removed", details);
-                } catch (const BackendError& error) {
+                } catch (const std::exception& error) {
                     {
                         std::lock_guard lock(mutex_);
                         slot->view.last_error = error.what();
@@ -910,7 +925,7 @@ Status Core::converge(const std::string& name, Phase phase) {
                 prepared = true;
                 activated = profiles.activated;
                 applied = options;
-            } catch (const BackendError& error) {
+            } catch (const std::exception& error) {
                 bool drop = false;
                 {
                     std::lock_guard lock(mutex_);
@@ -943,7 +958,7 @@ Status Core::converge(const std::string& name, Phase phase) {
                        {{"port", name}, {"options", options_json(options)}});
                 notify(name);
                 report({});
-            } catch (const BackendError& error) {
+            } catch (const std::exception& error) {
                 {
                     std::lock_guard lock(mutex_);
                     slot->view.last_error = error.what();
@@ -1014,7 +1029,7 @@ Status Core::converge(const std::string& name, Phase phase) {
                     if (failed_before > 0) details["after_failed_attempts"] = failed_before;
                     record("port_attached", details);
                 }
-            } catch (const BackendError& error) {
+            } catch (const std::exception& error) {
                 held.now();
                 nlohmann::json details = {{"port", name}, {"error", error.what()}};
                 {
@@ -1080,7 +1095,7 @@ bool Core::reconcile(std::string_view reason, bool record_failure) {
     std::vector<Backend::Owned> owned;
     try {
         owned = backend_.owned();
-    } catch (const BackendError& error) {
+    } catch (const std::exception& error) {
         if (record_failure) {
             journal_.record("reconcile_failed", {{"reason", reason}, {"error", error.what()}});
         }
@@ -1223,7 +1238,7 @@ bool Core::bridge_observed(const std::vector<BridgePort>& ports) {
         nlohmann::json details = {
             {"port", port.name}, {"bridge", options_.bridge}, {"owner", port.owner}};
         if (port.tag) details["tag"] = *port.tag;
-        if (!port.trunks.empty()) details["trunks"] = port.trunks;
+        if (!port.trunks.empty()) details["trunks"] = port.trunks.to_string();
         return details;
     };
     {

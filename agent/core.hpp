@@ -27,6 +27,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include "vlan/vlan.hpp"
+
 namespace opa::agent {
 
 // Where a port came from. Ports discovered from a link go away with the link; requested ones
@@ -45,7 +47,7 @@ std::string_view to_string(LinkKind kind);
 struct PortOptions {
     std::optional<std::uint16_t> tag;
     std::optional<std::uint32_t> vmid;
-    std::vector<std::uint16_t> trunks = {};  // VLANs a trunk port carries, ascending; empty: all
+    vlan::Trunks trunks = {};  // VLANs a trunk port carries; empty: all
     bool operator==(const PortOptions&) const = default;
 };
 
@@ -167,7 +169,7 @@ struct BridgePort {
     bool agents = false;  // written by NM for one of the agent's profiles
     std::string owner;    // "agent", "networkmanager" or "external"
     std::optional<std::uint16_t> tag;
-    std::vector<std::uint16_t> trunks;
+    vlan::Trunks trunks;
 };
 
 struct CoreOptions {
@@ -287,6 +289,8 @@ class Core {
     void schedule(const std::string& name, Phase phase = Phase::Full);
     bool idle_now() const;  // mutex_ held
     void worker_loop();
+    // A job ended with an exception converge did not handle: the port is Failed with `what`.
+    void job_failed(const std::string& name, const std::string& what);
     // Schedules failed ports whose retry is due; sleeps while none is pending.
     void retry_loop();
     void notify(const std::string& name);

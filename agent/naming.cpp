@@ -148,6 +148,7 @@ std::optional<IfnameError> ifname_error(std::string_view name) {
         const auto byte = static_cast<unsigned char>(c);
         if (c == '/') return IfnameError::kSlash;
         if (c == ':') return IfnameError::kColon;
+        if (c == '\\') return IfnameError::kBackslash;
         if (c == ' ' || (c >= '\t' && c <= '\r')) return IfnameError::kWhitespace;
         if (byte < 0x20 || byte == 0x7f) return IfnameError::kControl;
         if (byte >= 0x80) return IfnameError::kNonAscii;
@@ -169,6 +170,8 @@ std::string_view describe(IfnameError error) {
             return "contains '/'";
         case IfnameError::kColon:
             return "contains ':'";
+        case IfnameError::kBackslash:
+            return "contains '\\' (ifupdown2 joins lines at a backslash)";
         case IfnameError::kWhitespace:
             return "contains whitespace";
         case IfnameError::kControl:

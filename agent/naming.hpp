@@ -19,14 +19,15 @@ inline constexpr std::size_t kMaxIfnameLen = 15;
 // ---------------------------------------------------------------------------------------------
 
 // Why a name is not a usable interface name. Stricter than the kernel's dev_valid_name(): we
-// also refuse control characters and non-ASCII bytes, because the name ends up in
-// /etc/network/interfaces, NM profiles, OVS and a FUSE tree.
+// also refuse control characters, non-ASCII bytes and a backslash, because the name ends up in
+// /etc/network/interfaces, NM profiles, OVS and a FUSE tree. The one rule for every layer.
 enum class IfnameError {
     kEmpty,
     kTooLong,  // more than kMaxIfnameLen bytes (maps to ENAMETOOLONG)
     kDotName,  // "." or ".."
     kSlash,
-    kColon,  // reserved by the kernel for alias labels (eth0:1)
+    kColon,      // reserved by the kernel for alias labels (eth0:1)
+    kBackslash,  // the kernel takes it, ifupdown2 cannot read it (it joins lines there)
     kWhitespace,
     kControl,  // other bytes below 0x20, and 0x7f
     kNonAscii,

@@ -1,5 +1,7 @@
 #include "agent/nm_backend.hpp"
 
+#include "nm/external_ids.hpp"
+
 namespace opa::agent {
 namespace {
 
@@ -31,13 +33,8 @@ Backend::Profiles to_profiles(const nm::AttachResult& r) {
 nm::VlanOptions vlan_of(const PortOptions& options) {
     nm::VlanOptions vlan;
     vlan.tag = options.tag;
-    // Consecutive VLANs become one range.
-    for (std::uint16_t id : options.trunks) {
-        if (!vlan.trunks.empty() && vlan.trunks.back().last + 1 == id) {
-            vlan.trunks.back().last = id;
-        } else {
-            vlan.trunks.push_back({id, id});
-        }
+    for (const vlan::Range& range : options.trunks.ranges()) {
+        vlan.trunks.push_back({range.first, range.last});
     }
     return vlan;
 }
@@ -104,21 +101,16 @@ std::vector<Backend::Owned> NmBackend::owned() {
             if (port.port) o.port_uuid = port.port->uuid;
             if (port.member) o.member_uuid = port.member->uuid;
             if (auto it = any->external_ids.find("vmid"); it != any->external_ids.end()) {
-                try {
-                    o.options.vmid = static_cast<std::uint32_t>(std::stoul(it->second));
-                } catch (const std::exception&) {
-                    // Not a number: someone edited it; the port works without it.
-                }
+                // Not a VMID (someone edited it): the port works without it.
+                o.options.vmid = nm::parse_vmid(it->second);
             }
             if (auto it = any->external_ids.find("origin"); it != any->external_ids.end()) {
                 o.origin = origin_from_string(it->second).value_or(Origin::Request);
             }
             o.options.tag = port.tag;
-            for (const nm::VlanRange& range : port.trunks) {
-                for (unsigned id = range.first; id <= range.last && id <= 4094; ++id) {
-                    o.options.trunks.push_back(static_cast<std::uint16_t>(id));
-                }
-            }
+            // A range someone edited out of 1..4094 is dropped: the set holds valid VLANs only.
+            for (const nm::VlanRange& range : port.trunks)
+                o.options.trunks.add(range.first, range.last);
             o.link_present = port.device.has_value();
             o.activated = port.device && port.device->state == nm::kStateActivated && port.member &&
                           port.port;

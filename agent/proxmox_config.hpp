@@ -19,14 +19,16 @@
 #include <vector>
 
 #include "agent/naming.hpp"
+#include "vlan/vlan.hpp"
 
 namespace opa::proxmox {
 
 // Where pmxcfs mounts the cluster configuration on a Proxmox host.
 inline constexpr std::string_view kDefaultPveRoot = "/etc/pve";
 
-inline constexpr std::uint16_t kMinVlanId = 1;
-inline constexpr std::uint16_t kMaxVlanId = 4094;
+// Proxmox's tag= and trunks= take 1..4094 (vlan/vlan.hpp's trunk rule).
+inline constexpr std::uint16_t kMinVlanId = vlan::kMinTrunk;
+inline constexpr std::uint16_t kMaxVlanId = vlan::kMaxId;
 
 // One `netN:` line. Keys Proxmox knows but the agent has no use for (ip=, gw=, rate=, mtu=, ...)
 // are accepted and dropped, and so are keys this parser does not know at all, so that a config

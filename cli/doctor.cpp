@@ -169,6 +169,8 @@ std::vector<CheckResult> check_coexistence(const config::Config& config) {
     } else {
         unsigned nics = 0;
         std::vector<std::string> guests;
+        unsigned unbridged = 0;  // NICs that name no bridge: left alone, like another bridge's
+        std::vector<std::string> unbridged_guests;
         for (const char* kind : {"lxc", "qemu-server"}) {
             for (const auto& entry : fsys::directory_iterator(config.pve_root / kind, ec)) {
                 if (entry.path().extension() != ".conf") continue;
@@ -177,13 +179,33 @@ std::vector<CheckResult> check_coexistence(const config::Config& config) {
                 text << in.rdbuf();
                 const proxmox::GuestConfig guest = proxmox::parse_guest_config(text.str());
                 bool named = false;
+                bool no_bridge = false;
                 for (const auto& nic : guest.nics) {
+                    if (nic.bridge.empty()) {
+                        ++unbridged;
+                        no_bridge = true;
+                    }
                     if (nic.bridge != config.bridge_name) continue;
                     ++nics;
                     named = true;
                 }
                 if (named) guests.push_back(entry.path().stem().string());
+                if (no_bridge) unbridged_guests.push_back(entry.path().stem().string());
             }
+        }
+        if (unbridged > 0) {
+            std::string list;
+            for (std::size_t i = 0; i < unbridged_guests.size() && i < 10; ++i) {
+                list += (i ? ", " : "") + unbridged_guests[i];
+            }
+            if (unbridged_guests.size() > 10) list += ", ...";
+            results.push_back(ok(
+                "Proxmox node: " + std::to_string(unbridged) +
+                " guest NIC(s) name no bridge (guests " + list +
+                "): the agent leaves their links alone (link_left_alone); only root's mkdir, "
+                "CreateContainerInterface or the hookscript attaches one, and its tag and trunks "
+                "come from that request, never from a config that does not name " +
+                config.bridge_name));
         }
         if (nics == 0) {
             results.push_back(ok("Proxmox node: no guest config names " + config.bridge_name));
@@ -199,8 +221,9 @@ std::vector<CheckResult> check_coexistence(const config::Config& config) {
                 "Proxmox's start hook plugs these itself with ovs-vsctl, and NetworkManager 1.42 "
                 "cannot take over a port plugged that way, so the agent leaves them to Proxmox "
                 "and shows them as 'external' (tree, ListPorts, status); it never races the "
-                "hook. The agent owns ports made with mkdir or CreateContainerInterface and the "
-                "links of guests whose config does not name the bridge"));
+                "hook. The agent owns ports made with mkdir or CreateContainerInterface and "
+                "links with no guest config line; a NIC whose config names no bridge or another "
+                "bridge is left alone"));
         }
     }
     netwatch::OvsdbMonitor monitor(netwatch::default_ovsdb_socket());

@@ -285,6 +285,14 @@ class Service::Impl final : public sdbus::AdaptorInterfaces<dev::ovs::PortAgent1
             throw error_for(refused);
         }
         const bool rename = raw_ifname != port_name && options_.rename_link;
+        if (rename && options_.rename_refusal) {
+            // Renaming sets the link down: only a guest's veth or tap, never the uplink.
+            if (const auto why = options_.rename_refusal(raw_ifname)) {
+                throw ServiceError(ErrorKind::InvalidArgs,
+                                   raw_ifname + " " + *why +
+                                       ": only a guest's veth or tap is renamed; nothing changed.");
+            }
+        }
         const agent::PortOptions options{std::nullopt, vmid, {}};
         if (!rename) {
             const agent::Status status =

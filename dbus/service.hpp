@@ -12,6 +12,7 @@
 #include <filesystem>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 
 namespace sdbus {
@@ -35,6 +36,9 @@ struct ServiceOptions {
     // pending, for a link with its name) and throw with a sentence when the rename fails.
     // Empty: links are never renamed.
     std::function<void(const std::string& old_name, const std::string& new_name)> rename_link;
+    // Why the link `name` may not be renamed (a clause: "is the bridge's uplink"), nullopt when
+    // it may or no such link exists; asked before anything changes. Empty: every link may.
+    std::function<std::optional<std::string>(const std::string& name)> rename_refusal;
     // Re-reads the configuration (ReloadConfig). Throws with a sentence when the file is bad;
     // a ServiceError keeps its kind, anything else becomes Failed. Empty: ReloadConfig answers
     // Failed.

@@ -404,7 +404,9 @@ std::string unescape_mountinfo(const std::string& field) {
         if (field[i] == '\\' && i + 3 < field.size()) {
             const std::string digits = field.substr(i + 1, 3);
             if (digits.find_first_not_of("01234567") == std::string::npos) {
-                out.push_back(static_cast<char>(std::stoi(digits, nullptr, 8)));
+                const int value =
+                    (digits[0] - '0') * 64 + (digits[1] - '0') * 8 + (digits[2] - '0');
+                out.push_back(static_cast<char>(value));
                 i += 3;
                 continue;
             }

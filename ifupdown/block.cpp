@@ -348,15 +348,12 @@ std::optional<std::string> validate_block_input(std::string_view tag, std::strin
         if (!seen.insert(port.name).second) {
             return "port " + quoted(port.name) + " is listed twice";
         }
-        if (port.tag && *port.tag > kMaxVlanId) {
-            return "port " + quoted(port.name) + ": VLAN tag " + std::to_string(*port.tag) +
-                   " is outside 0..4094";
+        if (auto problem = port.tag ? vlan::tag_error(*port.tag) : std::nullopt) {
+            return "port " + quoted(port.name) + ": " + *problem;
         }
         for (const VlanRange& range : port.trunks) {
-            if (range.first > range.last || range.last > kMaxVlanId) {
-                return "port " + quoted(port.name) + ": trunk range " +
-                       std::to_string(range.first) + "-" + std::to_string(range.last) +
-                       " is not within 0..4094 with first <= last";
+            if (auto problem = vlan::trunk_range_error(range.first, range.last)) {
+                return "port " + quoted(port.name) + ": " + *problem;
             }
         }
     }

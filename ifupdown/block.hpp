@@ -68,9 +68,11 @@
 #include <string_view>
 #include <vector>
 
+#include "vlan/vlan.hpp"
+
 namespace opa::ifupdown {
 
-inline constexpr std::uint16_t kMaxVlanId = 4094;
+inline constexpr std::uint16_t kMaxVlanId = vlan::kMaxId;
 inline constexpr std::string_view kDefaultBlockTag = "ovs-port-agent";
 
 // A VLAN id range of a trunk, first <= last; a single VLAN has first == last.
@@ -98,7 +100,8 @@ class InvalidInputError : public std::invalid_argument {
 // 1..64 printable ASCII bytes without blanks; the bridge and every port name are valid interface
 // names (agent/naming.hpp: 1..15 bytes, no whitespace, '/', ':', control or non-ASCII bytes) and
 // contain no '\' (ifupdown2 joins lines at a backslash); no port is named like the bridge; no
-// two ports share a name; tags and trunk VLANs are 0..4094 and ranges have first <= last.
+// two ports share a name; tags and trunk ranges follow vlan/vlan.hpp (tag 0..4094, trunk VLANs
+// 1..4094, first <= last).
 std::optional<std::string> validate_block_input(std::string_view tag, std::string_view bridge,
                                                 const std::vector<Port>& ports);
 

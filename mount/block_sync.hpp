@@ -5,6 +5,8 @@
 #pragma once
 
 #include <chrono>
+#include <cstdint>
+#include <map>
 #include <set>
 #include <string>
 #include <vector>
@@ -49,6 +51,11 @@ class BlockSync {
     UniqueFd watch_;
     std::string file_name_;     // the interfaces file's name in its directory
     std::string pending_name_;  // and its pending copy's
+    // Ports left out of the block (a name ifupdown2 cannot read): name -> why, as recorded.
+    std::map<std::string, std::string> skipped_;
+    // The update failing now, and how many times in a row (0: the last one worked).
+    std::string failing_;
+    std::uint64_t failures_ = 0;
 };
 
 }  // namespace opa::mount

@@ -25,6 +25,7 @@
 #include <spdlog/spdlog.h>
 
 #include "agent/core.hpp"
+#include "agent/guest_policy.hpp"
 #include "agent/naming.hpp"
 #include "agent/nm_backend.hpp"
 #include "agent/proxmox_config.hpp"
@@ -41,6 +42,7 @@
 #include "netwatch/error.hpp"
 #include "netwatch/link_watcher.hpp"
 #include "netwatch/rename.hpp"
+#include "netwatch/rename_guard.hpp"
 #include "nm/nm_client.hpp"
 
 namespace opa::mount {
@@ -132,34 +134,13 @@ bool is_guest_peer(const std::string& name) {
            naming::parse_guest_ifname(std::string_view(name).substr(0, name.size() - 1));
 }
 
-// Why the daemon leaves a guest NIC's link alone, from the guest's Proxmox config (missing or
-// unreadable configs are not an error: nullopt).
-struct LeftAlone {
-    std::string sentence;
-    bool plugged_by_proxmox = false;  // Proxmox's start hook plugs it into the agent's bridge
-};
-std::optional<LeftAlone> left_to_proxmox(const config::Config& config, const std::string& name) {
-    auto nic = proxmox::nic_for_ifname(config.pve_root, name);
-    if (!nic) return std::nullopt;
-    // nic_for_ifname answers only for guest NIC names.
-    const naming::GuestNic guest = *naming::parse_guest_ifname(name);
-    if (nic->firewall && guest.kind != naming::GuestKind::kFirewallLink) {
-        return LeftAlone{"the guest's firewall is on, so Proxmox puts it on its fwbr bridge (fwln" +
-                             std::to_string(guest.vmid) + "o" + std::to_string(guest.index) +
-                             " goes on the OVS bridge)",
-                         false};
-    }
-    if (!nic->bridge.empty() && nic->bridge != config.bridge_name) {
-        return LeftAlone{
-            "the guest's config puts it on bridge " + nic->bridge + ", not " + config.bridge_name,
-            false};
-    }
-    if (nic->bridge == config.bridge_name) {
-        // Proxmox's start hook plugs it with ovs-vsctl (del-port, add-port); the agent shows
-        // it as external once it is on the bridge.
-        return LeftAlone{"Proxmox plugs it into " + config.bridge_name + " itself", true};
-    }
-    return std::nullopt;
+// What to do with a guest NIC's link, from the guest's Proxmox config (missing or unreadable
+// configs are not an error: Attach).
+proxmox::GuestLinkDecision guest_link(const config::Config& config, const std::string& name) {
+    const auto guest = naming::parse_guest_ifname(name);
+    if (!guest) return {};
+    return proxmox::decide_guest_link(*guest, proxmox::nic_for_ifname(config.pve_root, name),
+                                      config.bridge_name);
 }
 
 // Turns one debounced batch of link events into requests to the core.
@@ -200,11 +181,16 @@ void handle_links(const netwatch::LinkBatch& batch, const config::Config& config
                     core.link_appeared(name, core_kind(event.link.kind));
                     break;
                 }
-                if (const auto left = left_to_proxmox(config, name)) {
-                    spdlog::info("link {}: {}; leaving it alone", name, left->sentence);
-                    if (left->plugged_by_proxmox) {
+                if (const auto decision = guest_link(config, name);
+                    decision.action != proxmox::GuestLinkAction::Attach) {
+                    spdlog::info("link {}: {}; leaving it alone", name, decision.reason);
+                    if (decision.action == proxmox::GuestLinkAction::LeaveToProxmox) {
                         journal.record("link_left_to_proxmox",
                                        {{"port", name}, {"bridge", config.bridge_name}});
+                    } else {
+                        journal.record("link_left_alone", {{"port", name},
+                                                           {"bridge", config.bridge_name},
+                                                           {"reason", decision.reason}});
                     }
                     break;
                 }
@@ -369,7 +355,8 @@ int run_daemon(const DaemonOptions& options) {
     core_options.confirm_rows = true;
     // A guest NIC's VLAN tag and trunks from its Proxmox config.
     core_options.default_options =
-        [pve_root](const std::string& name) -> std::optional<agent::PortOptions> {
+        [pve_root, bridge = config.bridge_name](
+            const std::string& name) -> std::optional<agent::PortOptions> {
         auto guest = naming::parse_guest_ifname(name);
         if (!guest) return std::nullopt;
         auto config = proxmox::read_guest_config(pve_root, guest->kind, guest->vmid);
@@ -378,14 +365,12 @@ int run_daemon(const DaemonOptions& options) {
             spdlog::warn("guest {} config: {} (line skipped)", guest->vmid, problem);
         }
         auto nic = proxmox::nic_for_ifname(pve_root, name);
-        if (!nic) return std::nullopt;
+        // A NIC that names no bridge, or another one, says nothing about this bridge's VLANs.
+        if (!nic || !proxmox::vlans_from_config(*nic, bridge)) return std::nullopt;
         agent::PortOptions defaults;
         defaults.tag = nic->tag;
-        for (const auto& [first, last] : nic->trunks) {
-            for (unsigned id = first; id <= last; ++id) {
-                defaults.trunks.push_back(static_cast<std::uint16_t>(id));
-            }
-        }
+        // A set: `trunks=1-4094;1-4094;...` is 4094 bits, however often it is written.
+        for (const auto& [first, last] : nic->trunks) defaults.trunks.add(first, last);
         return defaults;
     };
     agent::Core core(backend, journal, core_options);
@@ -477,6 +462,16 @@ int run_daemon(const DaemonOptions& options) {
                 throw std::runtime_error(renamed.message);
             }
             journal.record("link_renamed", {{"old", old_name}, {"new", new_name}});
+        };
+        // Read on the D-Bus thread: the bridge and uplink need a restart to change.
+        service_options.rename_refusal =
+            [rules = netwatch::RenameRules{config.bridge_name, config.uplink}](
+                const std::string& name) -> std::optional<std::string> {
+            const netwatch::LinkLookup found = netwatch::look_up_link(name);
+            if (found.error == ENODEV) return std::nullopt;  // the port waits for its link
+            if (found.error != 0)
+                return "cannot be looked up (" + netwatch::errno_text(found.error) + ")";
+            return netwatch::rename_refusal(found.link, found.controller, rules);
         };
         service_options.reload_config = [&options, &config, &reload, &wakeup] {
             const config::LoadResult reloaded = config::load(options.config_path);

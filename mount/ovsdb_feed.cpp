@@ -43,7 +43,20 @@ void OvsdbFeed::on_readable(Clock::time_point now) {
         lost(now);
         return;
     }
+    if (changed) log_rejected();
     if (changed && monitor_.synced() && !deliver_at_) deliver_at_ = now + kSettle;
+}
+
+void OvsdbFeed::log_rejected() {
+    const auto& rejected = monitor_.tables().rejected();
+    for (const auto& [uuid, row] : rejected) {
+        auto it = logged_rejected_.find(uuid);
+        if (it != logged_rejected_.end() && it->second == row) continue;
+        const std::string name =
+            nlohmann::json(row.name).dump(-1, ' ', true, nlohmann::json::error_handler_t::replace);
+        spdlog::warn("OVSDB Port row {} is named {}, which {}; ignoring", uuid, name, row.reason);
+    }
+    logged_rejected_ = rejected;
 }
 
 std::optional<std::chrono::milliseconds> OvsdbFeed::next_timeout(Clock::time_point now) const {
@@ -63,8 +76,10 @@ void OvsdbFeed::on_timer(Clock::time_point now) {
     if (!monitor_.synced()) return;
     std::vector<agent::BridgePort> ports;
     for (const netwatch::OvsdbPort& row : monitor_.tables().ports_on(bridge_)) {
+        vlan::Trunks trunks;  // OVSDB's 0 and 4095 are no trunk VLANs: left out
+        for (std::uint16_t id : row.trunks) trunks.add(id);
         ports.push_back({row.name, row.owner == netwatch::PortOwner::Agent,
-                         std::string(netwatch::to_string(row.owner)), row.tag, row.trunks});
+                         std::string(netwatch::to_string(row.owner)), row.tag, trunks});
     }
     if (core_.bridge_observed(ports)) deliver_at_ = now + core_.row_grace();
 }

@@ -6,6 +6,7 @@
 
 #include <chrono>
 #include <filesystem>
+#include <map>
 #include <optional>
 #include <string>
 
@@ -33,6 +34,8 @@ class OvsdbFeed {
   private:
     void try_connect(Clock::time_point now);
     void lost(Clock::time_point now);
+    // Logs each Port row left out for its name once (the tables say which).
+    void log_rejected();
 
     netwatch::OvsdbMonitor monitor_;
     std::string bridge_;
@@ -42,6 +45,7 @@ class OvsdbFeed {
     std::optional<Clock::time_point> reconnect_at_;
     bool ever_connected_ = false;
     bool failure_logged_ = false;
+    std::map<std::string, netwatch::OvsdbTables::RejectedRow> logged_rejected_;
 };
 
 }  // namespace opa::mount

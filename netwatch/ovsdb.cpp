@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <stdexcept>
 
+#include "agent/naming.hpp"
+
 namespace opa::netwatch {
 
 namespace {
@@ -91,6 +93,7 @@ nlohmann::json OvsdbTables::monitor_request(const nlohmann::json& id) {
 void OvsdbTables::clear() {
     bridges_.clear();
     ports_.clear();
+    rejected_.clear();
 }
 
 void OvsdbTables::apply(const nlohmann::json& table_updates, bool replace) {
@@ -98,6 +101,7 @@ void OvsdbTables::apply(const nlohmann::json& table_updates, bool replace) {
     // Parse everything first, so a malformed update changes nothing.
     std::map<std::string, std::optional<BridgeRow>> bridges;
     std::map<std::string, std::optional<OvsdbPort>> ports;
+    std::map<std::string, std::optional<RejectedRow>> rejected;
     for (const auto& [table, rows] : table_updates.items()) {
         if (!rows.is_object()) malformed("rows of " + table + " are not an object");
         for (const auto& [uuid, change] : rows.items()) {
@@ -110,12 +114,14 @@ void OvsdbTables::apply(const nlohmann::json& table_updates, bool replace) {
                     continue;
                 }
                 BridgeRow row;
+                if (!column(*new_row, "name").is_string()) malformed("bridge name");
                 row.name = column(*new_row, "name").get<std::string>();
                 for (const auto& atom : set_atoms(column(*new_row, "ports"))) {
                     row.ports.push_back(uuid_atom(atom));
                 }
                 bridges[uuid] = std::move(row);
             } else if (table == "Port") {
+                rejected[uuid] = std::nullopt;
                 if (deleted) {
                     ports[uuid] = std::nullopt;
                     continue;
@@ -123,6 +129,12 @@ void OvsdbTables::apply(const nlohmann::json& table_updates, bool replace) {
                 OvsdbPort port;
                 if (!column(*new_row, "name").is_string()) malformed("port name");
                 port.name = column(*new_row, "name").get<std::string>();
+                // Written by anyone with root: a name no interface can have stays out.
+                if (auto error = naming::ifname_error(port.name)) {
+                    ports[uuid] = std::nullopt;
+                    rejected[uuid] = RejectedRow{port.name, std::string(naming::describe(*error))};
+                    continue;
+                }
                 auto tag = set_atoms(column(*new_row, "tag"));
                 if (tag.size() == 1) port.tag = vlan_atom(tag[0]);
                 for (const auto& atom : set_atoms(column(*new_row, "trunks"))) {
@@ -153,6 +165,13 @@ void OvsdbTables::apply(const nlohmann::json& table_updates, bool replace) {
             ports_[uuid] = std::move(*row);
         } else {
             ports_.erase(uuid);
+        }
+    }
+    for (auto& [uuid, row] : rejected) {
+        if (row) {
+            rejected_[uuid] = std::move(*row);
+        } else {
+            rejected_.erase(uuid);
         }
     }
 }

@@ -56,6 +56,15 @@ class OvsdbTables {
     std::vector<OvsdbPort> ports_on(std::string_view bridge) const;
     bool has_bridge(std::string_view bridge) const;
 
+    // Port rows left out because their name is not an interface name (agent/naming.hpp: a '/'
+    // or 300 bytes would break every readdir of the tree): row UUID -> the name and why.
+    struct RejectedRow {
+        std::string name;
+        std::string reason;
+        bool operator==(const RejectedRow&) const = default;
+    };
+    const std::map<std::string, RejectedRow>& rejected() const { return rejected_; }
+
   private:
     struct BridgeRow {
         std::string name;
@@ -63,6 +72,7 @@ class OvsdbTables {
     };
     std::map<std::string, BridgeRow> bridges_;
     std::map<std::string, OvsdbPort> ports_;
+    std::map<std::string, RejectedRow> rejected_;
 };
 
 // Splits a JSON-RPC byte stream (concatenated JSON texts, no framing) into whole texts.

@@ -87,4 +87,46 @@ RenameResult rename_link(const std::string& old_name, const std::string& new_nam
     return {};
 }
 
+LinkLookup look_up_link(const std::string& name) {
+    LinkLookup result;
+    if (!valid_link_name(name)) {
+        result.error = EINVAL;
+        return result;
+    }
+    NlSockPtr socket = make_nl_socket();
+    if (!socket) {
+        result.error = ENOMEM;
+        return result;
+    }
+    if (int rc = nl_connect(socket.get(), NETLINK_ROUTE); rc < 0) {
+        result.error = errno_from_libnl(rc);
+        return result;
+    }
+    rtnl_link* found = nullptr;
+    if (int rc = rtnl_link_get_kernel(socket.get(), 0, name.c_str(), &found); rc < 0) {
+        result.error = errno_from_libnl(rc);
+        return result;
+    }
+    RtnlLinkPtr link = adopt_rtnl_link(found);
+    result.link.name = name;
+    result.link.ifindex = rtnl_link_get_ifindex(link.get());
+    result.link.flags = rtnl_link_get_flags(link.get());
+    if (const char* kind = rtnl_link_get_type(link.get())) result.link.kind_name = kind;
+    if (result.link.kind_name == "veth") {
+        result.link.kind = LinkKind::Veth;
+    } else if (result.link.kind_name == "tun") {
+        result.link.kind = LinkKind::Tap;
+    }
+    result.link.controller_ifindex = rtnl_link_get_master(link.get());
+    if (result.link.controller_ifindex > 0) {
+        char controller[IF_NAMESIZE] = {};
+        if (::if_indextoname(static_cast<unsigned>(result.link.controller_ifindex), controller)) {
+            result.controller = controller;
+        } else {
+            result.controller = "ifindex " + std::to_string(result.link.controller_ifindex);
+        }
+    }
+    return result;
+}
+
 }  // namespace opa::netwatch

@@ -5,6 +5,8 @@
 
 #include <string>
 
+#include "netwatch/link.hpp"
+
 namespace opa::netwatch {
 
 struct RenameResult {
@@ -19,5 +21,15 @@ struct RenameResult {
 // name. The caller adds `new_name` to the watcher's watched names (watch_name) first, so the
 // renamed link stays the agent's.
 RenameResult rename_link(const std::string& old_name, const std::string& new_name);
+
+// The link `name` as the kernel has it now, for rename_refusal (rename_guard.hpp): error 0, or
+// a positive errno (ENODEV: no such link). `controller` is the name of the device it is enslaved
+// to ("" when none). A "tun" link counts as a Tap: its mode is not read here.
+struct LinkLookup {
+    int error = 0;
+    LinkSnapshot link;
+    std::string controller;
+};
+LinkLookup look_up_link(const std::string& name);
 
 }  // namespace opa::netwatch

@@ -2,8 +2,27 @@
 
 #include <map>
 
+#include "nm/external_ids.hpp"
+
 namespace opa::nm {
 namespace {
+
+// Who the port profile says the port belongs to, for its member profile. A vmid someone edited
+// into something else is an error that names it, not an exception that ends a worker.
+Ownership ownership_of(const std::string& ifname, const ConnectionInfo& port) {
+    Ownership owner{ifname, std::nullopt, ""};
+    if (auto it = port.external_ids.find("vmid"); it != port.external_ids.end()) {
+        owner.vmid = parse_vmid(it->second);
+        if (!owner.vmid) {
+            throw NmError("port " + ifname + ": its profile's external id vmid=\"" + it->second +
+                          "\" is not a VMID (1-999999999); fix or delete the profile");
+        }
+    }
+    if (auto it = port.external_ids.find("origin"); it != port.external_ids.end()) {
+        owner.origin = it->second;
+    }
+    return owner;
+}
 
 const std::vector<std::uint32_t> kMemberDeviceTypes = {kDeviceVeth, kDeviceEthernet, kDeviceTun};
 
@@ -404,16 +423,7 @@ AttachResult OvsPorts::activate_member(const std::string& ifname, bool take_clai
         port->member.reset();
     }
     if (!port->member) {
-        Ownership owner{ifname, std::nullopt, ""};
-        for (const char* key : {"vmid", "origin"}) {
-            auto it = port->port->external_ids.find(key);
-            if (it == port->port->external_ids.end()) continue;
-            if (std::string(key) == "vmid") {
-                owner.vmid = static_cast<std::uint32_t>(std::stoul(it->second));
-            } else {
-                owner.origin = it->second;
-            }
-        }
+        const Ownership owner = ownership_of(ifname, *port->port);
         // The member follows its port: both autoconnect, or neither.
         const ProfileCommon common{profile_uuid(ProfileRole::Member, ifname),
                                    autoconnect_of(nm_, port->port->path)};
@@ -562,13 +572,7 @@ void OvsPorts::set_vlan(const std::string& ifname, const VlanOptions& vlan) {
     if (!port || !port->port) throw NmError("the agent has no port named " + ifname);
     const auto bridge = bridge_profile();
     if (!bridge) throw NmError("bridge " + bridge_name_ + " has no NetworkManager profile");
-    Ownership owner{ifname, std::nullopt, ""};
-    if (auto it = port->port->external_ids.find("vmid"); it != port->port->external_ids.end()) {
-        owner.vmid = static_cast<std::uint32_t>(std::stoul(it->second));
-    }
-    if (auto it = port->port->external_ids.find("origin"); it != port->port->external_ids.end()) {
-        owner.origin = it->second;
-    }
+    const Ownership owner = ownership_of(ifname, *port->port);
     const ProfileCommon common{port->port->uuid, autoconnect_of(nm_, port->port->path)};
     nm_.update_connection(port->port->path,
                           port_profile(ifname, common, bridge->uuid, vlan, owner, nm_.wire_names()),

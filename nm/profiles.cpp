@@ -4,6 +4,8 @@
 #include <fstream>
 #include <random>
 
+#include "vlan/vlan.hpp"
+
 #include <openssl/evp.h>
 
 namespace opa::nm {
@@ -98,9 +100,7 @@ std::optional<std::pair<ProfileRole, std::string>> parse_profile_id(std::string_
 }
 
 std::string validate_vlan(const VlanOptions& vlan) {
-    if (vlan.tag && *vlan.tag > 4094) {
-        return "VLAN tag " + std::to_string(*vlan.tag) + " is out of range (0..4094)";
-    }
+    if (auto problem = vlan.tag ? vlan::tag_error(*vlan.tag) : std::nullopt) return *problem;
     static const char* const kModes[] = {"",      "access",          "native-tagged",
                                          "trunk", "native-untagged", "dot1q-tunnel"};
     bool known = false;
@@ -110,10 +110,7 @@ std::string validate_vlan(const VlanOptions& vlan) {
                "' (access, native-tagged, native-untagged, trunk, dot1q-tunnel)";
     }
     for (const VlanRange& r : vlan.trunks) {
-        if (r.first > 4094 || r.last > 4094 || r.first > r.last) {
-            return "trunk range " + std::to_string(r.first) + "-" + std::to_string(r.last) +
-                   " is invalid (0..4094, first <= last)";
-        }
+        if (auto problem = vlan::trunk_range_error(r.first, r.last)) return *problem;
     }
     return {};
 }

@@ -20,7 +20,7 @@ B=${OPA_BUILD_PREFIX:-build-}fuzz
 seconds=${OPA_FUZZ_SECONDS:-60}
 jobs=${OPA_JOBS:-$(nproc)}
 targets=("$@")
-[ ${#targets[@]} -gt 0 ] || targets=(config interfaces ledger_verify ledger_line naming proxmox_config)
+[ ${#targets[@]} -gt 0 ] || targets=(config interfaces ledger_verify ledger_line naming ovsdb proxmox_config)
 
 echo "== $B: configure and compile (clang, libFuzzer, ASan + UBSan)"
 cmake -S . -B "$B" -DCMAKE_CXX_COMPILER=clang++ -DCMAKE_BUILD_TYPE=RelWithDebInfo \

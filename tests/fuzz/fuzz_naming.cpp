@@ -1,9 +1,9 @@
 // Fuzz target: agent/naming (interface-name validation, Proxmox guest names, the vi{VMID} port
 // scheme, naming templates).
 // Properties, from naming.hpp: a name ifname_error accepts is 1..15 bytes of printable ASCII
-// without '/', ':' or blanks and is not "." or ".."; a recognised guest name is the canonical
-// spelling of its (kind, VMID, index); port names and (VMID, index) pairs map one to one; a
-// rendered template is 1..15 bytes of [a-z0-9_]; rendering succeeds or fails, never both.
+// without '/', ':', a backslash or blanks and is not "." or ".."; a recognised guest name is the
+// canonical spelling of its (kind, VMID, index); port names and (VMID, index) pairs map one to one;
+// a rendered template is 1..15 bytes of [a-z0-9_]; rendering succeeds or fails, never both.
 #include <fuzzer/FuzzedDataProvider.h>
 
 #include <cstddef>
@@ -23,7 +23,7 @@ bool own_ifname_rules(std::string_view name) {
     if (name == "." || name == "..") return false;
     for (const char c : name) {
         const auto byte = static_cast<unsigned char>(c);
-        if (byte <= 0x20 || byte >= 0x7f || c == '/' || c == ':') return false;
+        if (byte <= 0x20 || byte >= 0x7f || c == '/' || c == ':' || c == '\\') return false;
     }
     return true;
 }

@@ -183,6 +183,10 @@ class DbusService : public ::testing::Test {
             if (old_name == "veth-refuse") throw std::runtime_error("no link named veth-refuse");
             renames.emplace_back(old_name, new_name);
         };
+        options.rename_refusal = [](const std::string& name) -> std::optional<std::string> {
+            if (name == "eth-uplink") return "is the bridge's uplink";
+            return std::nullopt;
+        };
         options.reload_config = [this] {
             if (reload_fails) throw std::runtime_error("config.toml:3:1: unknown key 'bridg'");
             ++reloads;
@@ -359,6 +363,20 @@ TEST_F(DbusService, BadArgumentsAreNamedErrorsAndChangeNothing) {
                  "dev.ovs.PortAgent1.Error.InvalidArgs");
     expect_error(gdbus_call("CreateContainerInterface", "tap100i0 ct 100"),
                  "dev.ovs.PortAgent1.Error.Exists");
+    // A link that is no guest's (the uplink) is never renamed: refused before anything.
+    std::size_t renames_before = 0;
+    {
+        std::lock_guard lock(hooks_mutex);
+        renames_before = renames.size();
+    }
+    const std::string uplink =
+        expect_error(gdbus_call("CreateContainerInterface", "eth-uplink ct 300"),
+                     "dev.ovs.PortAgent1.Error.InvalidArgs");
+    EXPECT_NE(uplink.find("eth-uplink is the bridge's uplink"), std::string::npos) << uplink;
+    {
+        std::lock_guard lock(hooks_mutex);
+        EXPECT_EQ(renames.size(), renames_before);
+    }
     // A failing rename hook refuses the request before the core hears of it.
     expect_error(gdbus_call("CreateContainerInterface", "veth-refuse ct 200"),
                  "dev.ovs.PortAgent1.Error.Failed");

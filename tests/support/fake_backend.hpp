@@ -10,6 +10,7 @@
 #include <mutex>
 #include <optional>
 #include <set>
+#include <stdexcept>
 #include <string>
 #include <utility>
 #include <vector>
@@ -67,6 +68,8 @@ class FakeBackend : public agent::Backend {
             if (fail_activate.count(name)) {
                 throw agent::BackendError("device failed: ovsdb-failed");
             }
+            // What std::stoul threw on an edited vmid external id: not a BackendError.
+            if (throw_unexpected.count(name)) throw std::invalid_argument("stoul");
             if (!profiles.count(name)) throw agent::BackendError("no profiles for " + name);
             was_active = nm_autoconnects.count(name) > 0;
             profiles[name].activated = true;
@@ -162,6 +165,7 @@ class FakeBackend : public agent::Backend {
     // device (prepare() says activated) until the old name's profiles are removed.
     std::map<std::string, std::string> claimed_by;
     std::set<std::string> fail_prepare, fail_activate, fail_remove;
+    std::set<std::string> throw_unexpected;  // activate() throws std::invalid_argument
     bool fail_set_options = false;
     std::set<std::string> not_restored_by_nm;  // nm_restores() says no (guest NICs on PVE)
     // NM attaches these by itself as soon as their link is there (NM 1.52's autoconnect).

@@ -464,3 +464,26 @@ TEST_F(CoreTest, ListenersHearEveryChange) {
 }
 
 }  // namespace
+
+// An exception the backend was not meant to throw (std::stoul's, on an edited external id) fails
+// that port with its reason, once; the worker lives on and serves the next port.
+TEST(CoreWorkers, AnUnexpectedExceptionFailsItsPortAndTheWorkerGoesOn) {
+    FakeBackend backend;
+    FakeJournal journal;
+    CoreOptions options{"ovsbr0", 1};  // one worker: it must survive to attach the second port
+    options.retry_first = 0ms;
+    Core core(backend, journal, options);
+    backend.links = {"veth100i0", "veth101i0"};
+    backend.throw_unexpected.insert("veth100i0");
+    core.link_appeared("veth100i0", LinkKind::Veth);
+    ASSERT_TRUE(core.wait_idle(5s));
+    auto failed = core.port("veth100i0");
+    ASSERT_TRUE(failed);
+    EXPECT_EQ(failed->state, PortState::Failed);
+    EXPECT_NE(failed->last_error.find("stoul"), std::string::npos) << failed->last_error;
+    EXPECT_EQ(journal.count("port_attach_failed"), 1u);
+
+    core.link_appeared("veth101i0", LinkKind::Veth);
+    ASSERT_TRUE(core.wait_idle(5s));
+    EXPECT_EQ(core.port("veth101i0")->state, PortState::Activated);
+}

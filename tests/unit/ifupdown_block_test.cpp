@@ -277,8 +277,13 @@ INSTANTIATE_TEST_SUITE_P(
                     {{"vi1", std::nullopt, {}}, {"vi1", 3, {}}},
                     "listed twice"},
         InvalidCase{"Tag4095", "t", "ovsbr0", {{"vi1", 4095, {}}}, "0..4094"},
-        InvalidCase{
-            "TrunkAbove4094", "t", "ovsbr0", {{"vi1", std::nullopt, {{1, 4095}}}}, "trunk range"},
+        InvalidCase{"TrunkAbove4094",
+                    "t",
+                    "ovsbr0",
+                    {{"vi1", std::nullopt, {{1, 4095}}}},
+                    "trunk VLAN 4095"},
+        // Proxmox's trunks take 1..4094: VLAN 0 is no trunk VLAN (vlan/vlan.hpp, one rule).
+        InvalidCase{"TrunkVlan0", "t", "ovsbr0", {{"vi1", std::nullopt, {{0, 5}}}}, "trunk VLAN 0"},
         InvalidCase{"TrunkRangeReversed",
                     "t",
                     "ovsbr0",

@@ -38,6 +38,7 @@ INSTANTIATE_TEST_SUITE_P(
         IfnameCase{".", IfnameError::kDotName}, IfnameCase{"..", IfnameError::kDotName},
         IfnameCase{"a/b", IfnameError::kSlash}, IfnameCase{"/", IfnameError::kSlash},
         IfnameCase{"eth0:1", IfnameError::kColon}, IfnameCase{"a b", IfnameError::kWhitespace},
+        IfnameCase{"a\\b", IfnameError::kBackslash}, IfnameCase{"\\", IfnameError::kBackslash},
         IfnameCase{"a\tb", IfnameError::kWhitespace}, IfnameCase{"ab\n", IfnameError::kWhitespace},
         IfnameCase{"a\rb", IfnameError::kWhitespace}, IfnameCase{"a\vb", IfnameError::kWhitespace},
         IfnameCase{std::string("a\0b", 3), IfnameError::kControl},
@@ -47,17 +48,17 @@ INSTANTIATE_TEST_SUITE_P(
 
 TEST(NamingIfname, ErrnoMapsTooLongToEnametoolong) {
     EXPECT_EQ(errno_for(IfnameError::kTooLong), ENAMETOOLONG);
-    for (auto e :
-         {IfnameError::kEmpty, IfnameError::kDotName, IfnameError::kSlash, IfnameError::kColon,
-          IfnameError::kWhitespace, IfnameError::kControl, IfnameError::kNonAscii}) {
+    for (auto e : {IfnameError::kEmpty, IfnameError::kDotName, IfnameError::kSlash,
+                   IfnameError::kColon, IfnameError::kBackslash, IfnameError::kWhitespace,
+                   IfnameError::kControl, IfnameError::kNonAscii}) {
         EXPECT_EQ(errno_for(e), EINVAL);
     }
 }
 
 TEST(NamingIfname, EveryErrorHasADescription) {
     for (auto e : {IfnameError::kEmpty, IfnameError::kTooLong, IfnameError::kDotName,
-                   IfnameError::kSlash, IfnameError::kColon, IfnameError::kWhitespace,
-                   IfnameError::kControl, IfnameError::kNonAscii}) {
+                   IfnameError::kSlash, IfnameError::kColon, IfnameError::kBackslash,
+                   IfnameError::kWhitespace, IfnameError::kControl, IfnameError::kNonAscii}) {
         EXPECT_FALSE(describe(e).empty());
     }
     EXPECT_EQ(describe(IfnameError::kTooLong), "is longer than 15 bytes");

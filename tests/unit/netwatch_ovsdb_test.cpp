@@ -152,6 +152,40 @@ TEST(JsonStreamSplitter, SplitsConcatenatedTextsAcrossReads) {
     EXPECT_EQ(splitter.pending_bytes(), 0u);
 }
 
+// Rows anyone with root may write: a Port named with '/', '\\' or longer than an interface name
+// never reaches the core (a '/' in the tree breaks every readdir); it is listed as rejected,
+// and a later rename to a good name brings the row in.
+TEST(OvsdbTables, PortRowsWithNamesNoInterfaceCanHaveAreLeftOut) {
+    OvsdbTables tables;
+    json updates = initial_tables();
+    updates["Bridge"]["b1"] = bridge_row({"p0", "p1", "p2", "p3", "x1", "x2", "x3"});
+    updates["Port"]["x1"] = {{"new", port_row("a/b", empty_set(), empty_set(), {})}};
+    updates["Port"]["x2"] = {
+        {"new", port_row(std::string(300, 'x'), empty_set(), empty_set(), {})}};
+    updates["Port"]["x3"] = {{"new", port_row("a\\b", empty_set(), empty_set(), {})}};
+    tables.apply(updates, true);
+    std::vector<std::string> names;
+    for (const OvsdbPort& port : tables.ports_on("ovsbr0")) names.push_back(port.name);
+    EXPECT_EQ(names, (std::vector<std::string>{"eth9", "veth100i0", "veth101i0"}));
+    ASSERT_EQ(tables.rejected().size(), 3u);
+    EXPECT_EQ(tables.rejected().at("x1").name, "a/b");
+    EXPECT_EQ(tables.rejected().at("x1").reason, "contains '/'");
+    EXPECT_EQ(tables.rejected().at("x2").reason, "is longer than 15 bytes");
+
+    // Renamed to a good name, then deleted: no longer rejected.
+    tables.apply(
+        {{"Port", {{"x1", {{"new", port_row("veth102i0", empty_set(), empty_set(), {})}}}}}},
+        false);
+    tables.apply({{"Port", {{"x2", json::object()}}}}, false);
+    EXPECT_EQ(tables.ports_on("ovsbr0").size(), 4u);
+    ASSERT_EQ(tables.rejected().size(), 1u);
+    EXPECT_TRUE(tables.rejected().count("x3"));
+    // A good row renamed to a bad name leaves.
+    tables.apply({{"Port", {{"p1", {{"new", port_row("../x", 10, empty_set(), {})}}}}}}, false);
+    EXPECT_EQ(tables.ports_on("ovsbr0").size(), 3u);
+    EXPECT_EQ(tables.rejected().size(), 2u);
+}
+
 TEST(JsonStreamSplitter, BareScalarsComeOutAloneForTheParserToReject) {
     JsonStreamSplitter splitter;
     splitter.feed("x{}");

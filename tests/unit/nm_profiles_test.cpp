@@ -39,7 +39,10 @@ TEST(NmProfiles, VlanValidation) {
     EXPECT_NE(validate_vlan({4095, "", {}}).find("out of range"), std::string::npos);
     EXPECT_NE(validate_vlan({std::nullopt, "bogus", {}}).find("unknown VLAN mode"),
               std::string::npos);
-    EXPECT_NE(validate_vlan({std::nullopt, "trunk", {{30, 20}}}).find("invalid"),
+    EXPECT_NE(validate_vlan({std::nullopt, "trunk", {{30, 20}}}).find("ends before it starts"),
+              std::string::npos);
+    // One rule with every other layer (vlan/vlan.hpp): trunk VLANs are 1..4094, as in Proxmox.
+    EXPECT_NE(validate_vlan({std::nullopt, "trunk", {{0, 5}}}).find("trunk VLAN 0"),
               std::string::npos);
     EXPECT_TRUE(validate_vlan({std::nullopt, "trunk", {{20, 30}, {40, 40}}}).empty());
 }
