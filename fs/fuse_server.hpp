@@ -19,6 +19,7 @@
 #include <utility>
 
 #include "agent/core.hpp"
+#include "fs/handle_quota.hpp"
 #include "fs/port_tree.hpp"
 
 struct fuse_session;
@@ -34,6 +35,9 @@ struct MountOptions {
     // Upper bound of libfuse worker threads. Reads are quick; mkdir, rmdir and tag writes wait
     // for NetworkManager, so a few workers keep one slow change from holding up every `cat`.
     unsigned max_threads = 8;
+    // Files and directories one user other than root may hold open at once; beyond, EMFILE.
+    // A handle costs the agent no descriptor and a few hundred bytes.
+    std::size_t max_handles_per_user = 16384;
     // libfuse's request trace on stderr.
     bool debug = false;
 };
@@ -57,6 +61,8 @@ class FuseServer {
     PortTree& tree() { return *tree_; }
     // Files and directories open on the mount right now (for tests and diagnostics).
     std::size_t open_handles() const;
+    // Those `uid` holds.
+    std::size_t open_handles(uid_t uid) const;
 
   private:
     struct SessionDeleter {
