@@ -35,11 +35,11 @@ struct MountOptions {
     // Upper bound of libfuse worker threads. Reads are quick; mkdir, rmdir and tag writes wait
     // for NetworkManager, so a few workers keep one slow change from holding up every `cat`.
     unsigned max_threads = 8;
+    // libfuse's request trace on stderr.
+    bool debug = false;
     // Files and directories one user other than root may hold open at once; beyond, EMFILE.
     // A handle costs the agent no descriptor and a few hundred bytes.
     std::size_t max_handles_per_user = 16384;
-    // libfuse's request trace on stderr.
-    bool debug = false;
 };
 
 class FuseServer {

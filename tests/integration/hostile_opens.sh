@@ -16,7 +16,6 @@ stop_holder() {
 }
 trap 'stop_holder; ft_cleanup' EXIT
 chmod 755 "$tmp"  # the unprivileged users reach the tree through it
-block_count() { grep -c '^allow-ovsbr0 ' "$tmp/interfaces" || true; }
 agent_fds() { ls "/proc/$agent_pid/fd" | wc -l; }
 agent_rss_kb() { awk '/^VmRSS:/ { print $2 }' "/proc/$agent_pid/status"; }
 as_user() { local uid=$1; shift; setpriv --reuid="$uid" --regid="$uid" --clear-groups "$@"; }
