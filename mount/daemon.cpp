@@ -538,7 +538,8 @@ int run_daemon(const DaemonOptions& options) {
         };
         tree_options.report = [](const std::string& sentence) { spdlog::warn("{}", sentence); };
         tree = std::make_unique<fs::FuseServer>(
-            core, tree_options, fs::MountOptions{.mountpoint = config.mountpoint, .max_threads = 8});
+            core, tree_options,
+            fs::MountOptions{.mountpoint = config.mountpoint, .max_threads = 8});
         spdlog::info("port tree mounted at {}", config.mountpoint.string());
     } catch (const std::exception& error) {
         spdlog::critical("cannot mount the port tree at {}: {}", config.mountpoint.string(),
