@@ -5,6 +5,7 @@
 #pragma once
 
 #include <sys/types.h>
+#include <cstdint>
 #include <functional>
 #include <memory>
 #include <string>
@@ -99,16 +100,31 @@ inline void emit_property_changed(sdbus::IObject& object, const std::string& int
 #endif
 }
 
-// The uid of the caller whose method call `object` is handling now; throws sdbus::Error when
-// there is no such call or the bus does not say.
+// The effective uid of the caller whose method call `object` is handling now, as the bus daemon
+// vouches for it: GetConnectionUnixUser of the sender, the uid the daemon took from the socket's
+// credentials when the caller connected. Not sd-bus's creds with AUGMENT (what sdbus-c++'s
+// getCredsUid asks for): those fill the uid in from /proc/<pid>, the real uid of whatever process
+// has that pid now. Throws sdbus::Error when there is no such call or the bus does not say.
 inline uid_t current_caller_uid(const sdbus::IObject& object) {
 #if OPA_SDBUS_CPP_MAJOR >= 2
-    return object.getCurrentlyProcessedMessage().getCredsUid();
+    const char* sender = object.getCurrentlyProcessedMessage().getSender();
 #else
     const sdbus::Message* message = object.getCurrentlyProcessedMessage();
     if (message == nullptr) throw sdbus::Error("org.freedesktop.DBus.Error.Failed", "no call");
-    return message->getCredsUid();
+    const std::string sender_text = message->getSender();
+    const char* sender = sender_text.c_str();
 #endif
+    if (sender == nullptr || *sender == '\0') {
+        throw make_error("org.freedesktop.DBus.Error.Failed", "the call names no sender");
+    }
+    const auto bus =
+        make_proxy(object.getConnection(), "org.freedesktop.DBus", "/org/freedesktop/DBus");
+    std::uint32_t uid = 0;
+    bus->callMethod("GetConnectionUnixUser")
+        .onInterface("org.freedesktop.DBus")
+        .withArguments(std::string(sender))
+        .storeResultsTo(uid);
+    return static_cast<uid_t>(uid);
 }
 
 }  // namespace opa::bus

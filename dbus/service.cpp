@@ -15,9 +15,9 @@
 
 #include "agent/core.hpp"
 #include "dbus/errors.hpp"
+#include "dbus/ledger_checker.hpp"
 #include "dbus/port_dict.hpp"
 #include "dbus/validate.hpp"
-#include "ledger/verify.hpp"
 // Generated at build time from dbus/dev.ovs.PortAgent1.xml.
 #include "dev_ovs_PortAgent1_adaptor.h"
 
@@ -124,6 +124,9 @@ class Service::Impl final : public sdbus::AdaptorInterfaces<dev::ovs::PortAgent1
           core_(core),
           options_(std::move(options)),
           signals_(std::make_shared<SignalQueue>(core)) {
+        if (!options_.ledger_path.empty()) {
+            checker_ = std::make_unique<LedgerChecker>(options_.ledger_path);
+        }
         // First: if the bus refuses the object, nothing else has been set up yet.
         registerAdaptor();
         core_.add_listener(
@@ -145,6 +148,7 @@ class Service::Impl final : public sdbus::AdaptorInterfaces<dev::ovs::PortAgent1
         // Before any member goes, so that no handler runs on a half-destroyed service (sd-bus
         // waits for a running one).
         unregisterAdaptor();
+        checker_.reset();  // answers the calls still waiting
         signals_->close();
         emitter_.join();
     }
@@ -230,14 +234,31 @@ class Service::Impl final : public sdbus::AdaptorInterfaces<dev::ovs::PortAgent1
         });
     }
 
-    std::tuple<bool, std::string> VerifyLedger() override {
-        return at_bus_boundary([&] {
-            if (options_.ledger_path.empty()) {
-                throw ServiceError(ErrorKind::Failed, "this agent keeps no ledger to verify.");
-            }
-            const ledger::VerifyReport report = ledger::verify(options_.ledger_path);
-            return std::tuple<bool, std::string>(report.ok, ledger::format_report(report));
-        });
+    // Anyone may call it, so it must never hold the bus thread: the checker answers from its
+    // cache at once or later from its own thread.
+    void VerifyLedger(sdbus::Result<bool, std::string>&& result) override {
+        try {
+            at_bus_boundary([&] {
+                if (!checker_) {
+                    throw ServiceError(ErrorKind::Failed, "this agent keeps no ledger to verify.");
+                }
+                auto shared = std::make_shared<sdbus::Result<bool, std::string>>(std::move(result));
+                const bool queued = checker_->check([shared](bool ok, const std::string& report) {
+                    try {
+                        shared->returnResults(ok, report);
+                    } catch (const std::exception&) {
+                        // The caller or the connection is gone: nobody to answer.
+                    }
+                });
+                if (!queued) {
+                    result = std::move(*shared);
+                    throw ServiceError(ErrorKind::Failed,
+                                       "too many VerifyLedger calls are waiting; try again later.");
+                }
+            });
+        } catch (const sdbus::Error& error) {
+            result.returnError(error);
+        }
     }
 
     // --- properties ---------------------------------------------------------------------------
@@ -348,7 +369,8 @@ class Service::Impl final : public sdbus::AdaptorInterfaces<dev::ovs::PortAgent1
         return ifname;
     }
 
-    // The uid the bus daemon vouches for (GetConnectionCredentials of the sender), or nullopt.
+    // The effective uid the bus daemon vouches for (GetConnectionUnixUser of the sender), or
+    // nullopt.
     std::optional<uid_t> caller_uid() const {
         try {
             return bus::current_caller_uid(getObject());
@@ -385,6 +407,7 @@ class Service::Impl final : public sdbus::AdaptorInterfaces<dev::ovs::PortAgent1
     agent::Core& core_;
     const ServiceOptions options_;
     std::shared_ptr<SignalQueue> signals_;
+    std::unique_ptr<LedgerChecker> checker_;
     std::thread emitter_;
     bool name_requested_ = false;
 };

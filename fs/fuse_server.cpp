@@ -20,37 +20,79 @@ namespace opa::fs {
 // Open files and directories by handle number (fuse_file_info::fh). The server owns them, so
 // handles still open when the session ends (a process holding a file while the daemon stops
 // never sends release) are freed with the server; an operation holds a shared_ptr, so a release
-// racing with a read cannot free what the read uses.
+// racing with a read cannot free what the read uses. Each counts against its opener's quota.
+// Directory listings are shared: every opendir of a directory between two changes of the tree
+// holds the same immutable list.
 struct detail::ServerContext {
-    PortTree* tree = nullptr;
-    mutable std::mutex mutex;
-    std::uint64_t next_handle = 1;
-    std::map<std::uint64_t, std::shared_ptr<OpenFile>> files;
-    std::map<std::uint64_t, std::shared_ptr<const std::vector<DirEntry>>> dirs;
+    explicit ServerContext(std::size_t per_user) : quota(per_user) {}
 
     template <typename T>
-    std::uint64_t add(std::map<std::uint64_t, std::shared_ptr<T>>& table,
-                      std::shared_ptr<T> handle) {
+    struct Handle {
+        std::shared_ptr<T> object;
+        uid_t uid;
+    };
+    using Listing = std::shared_ptr<const std::vector<DirEntry>>;
+
+    PortTree* tree = nullptr;
+    HandleQuota quota;
+    mutable std::mutex mutex;
+    std::uint64_t next_handle = 1;
+    std::map<std::uint64_t, Handle<OpenFile>> files;
+    std::map<std::uint64_t, Handle<const std::vector<DirEntry>>> dirs;
+    std::map<Ino, std::pair<std::uint64_t, Listing>> listings;  // by directory: (generation, list)
+
+    // The handle's number, or 0 when `uid` holds as many as it may (EMFILE).
+    template <typename T>
+    std::uint64_t add(std::map<std::uint64_t, Handle<T>>& table, std::shared_ptr<T> handle,
+                      uid_t uid) {
+        const HandleQuota::Admit admit = quota.acquire(uid);
+        if (admit != HandleQuota::Admit::Yes) {
+            if (admit == HandleQuota::Admit::NoFirst) {
+                tree->report("open: uid " + std::to_string(uid) + " holds " +
+                             std::to_string(quota.held(uid)) +
+                             " files open on the tree, its limit; further opens fail with "
+                             "EMFILE until it closes some");
+            }
+            return 0;
+        }
         std::lock_guard lock(mutex);
         const std::uint64_t id = next_handle++;
-        table.emplace(id, std::move(handle));
+        table.emplace(id, Handle<T>{std::move(handle), uid});
         return id;
     }
     template <typename T>
-    std::shared_ptr<T> find(const std::map<std::uint64_t, std::shared_ptr<T>>& table,
+    std::shared_ptr<T> find(const std::map<std::uint64_t, Handle<T>>& table,
                             std::uint64_t id) const {
         std::lock_guard lock(mutex);
         auto it = table.find(id);
-        return it == table.end() ? nullptr : it->second;
+        return it == table.end() ? nullptr : it->second.object;
     }
     template <typename T>
-    void remove(std::map<std::uint64_t, std::shared_ptr<T>>& table, std::uint64_t id) {
+    void remove(std::map<std::uint64_t, Handle<T>>& table, std::uint64_t id) {
         std::shared_ptr<T> last;  // freed outside the lock
+        {
+            std::lock_guard lock(mutex);
+            auto it = table.find(id);
+            if (it == table.end()) return;
+            last = std::move(it->second.object);
+            quota.release(it->second.uid);
+            table.erase(it);
+        }
+    }
+    // The directory's entries now, shared with every handle opened since the tree last changed.
+    Result<Listing> listing(Ino dir) {
+        const std::uint64_t generation = tree->generation();
+        {
+            std::lock_guard lock(mutex);
+            auto it = listings.find(dir);
+            if (it != listings.end() && it->second.first == generation) return it->second.second;
+        }
+        auto entries = tree->list(dir);
+        if (!entries.ok()) return Errno{entries.error()};
+        Listing shared = std::make_shared<const std::vector<DirEntry>>(std::move(*entries));
         std::lock_guard lock(mutex);
-        auto it = table.find(id);
-        if (it == table.end()) return;
-        last = std::move(it->second);
-        table.erase(it);
+        listings[dir] = {generation, shared};
+        return shared;
     }
 };
 
@@ -229,7 +271,9 @@ void op_open(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
         fi->keep_cache = 0;
         fi->direct_io = 0;
         ServerContext& context = context_of(req);
-        fi->fh = context.add(context.files, std::shared_ptr<OpenFile>(std::move(*file)));
+        fi->fh = context.add(context.files, std::shared_ptr<OpenFile>(std::move(*file)),
+                             caller_uid(req));
+        if (fi->fh == 0) return void(fuse_reply_err(req, EMFILE));
         // Interrupted meanwhile: the kernel will send no release for it.
         if (fuse_reply_open(req, fi) != 0) context.remove(context.files, fi->fh);
     });
@@ -262,12 +306,12 @@ void op_release(fuse_req_t req, fuse_ino_t, fuse_file_info* fi) {
 
 void op_opendir(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
     guarded(req, "opendir", [&] {
-        auto entries = tree_of(req).list(ino);
-        if (!entries.ok()) return void(fuse_reply_err(req, entries.error()));
         // Taken once at opendir, so readdir offsets keep meaning the same entries.
         ServerContext& context = context_of(req);
-        fi->fh = context.add(context.dirs, std::shared_ptr<const std::vector<DirEntry>>(
-                                               new std::vector<DirEntry>(std::move(*entries))));
+        auto entries = context.listing(ino);
+        if (!entries.ok()) return void(fuse_reply_err(req, entries.error()));
+        fi->fh = context.add(context.dirs, std::move(*entries), caller_uid(req));
+        if (fi->fh == 0) return void(fuse_reply_err(req, EMFILE));
         if (fuse_reply_open(req, fi) != 0) context.remove(context.dirs, fi->fh);
     });
 }
@@ -444,7 +488,7 @@ void FuseServer::SessionDeleter::operator()(fuse_session* session) const {
 FuseServer::FuseServer(agent::Core& core, TreeOptions tree_options, MountOptions mount_options)
     : mount_options_(std::move(mount_options)) {
     tree_ = std::make_unique<PortTree>(core, std::move(tree_options));
-    context_ = std::make_unique<detail::ServerContext>();
+    context_ = std::make_unique<detail::ServerContext>(mount_options_.max_handles_per_user);
     context_->tree = tree_.get();
 
     std::vector<std::string> argv_text = {
@@ -544,6 +588,8 @@ void FuseServer::stop_notifier() {
 }
 
 FuseServer::~FuseServer() { stop(); }
+
+std::size_t FuseServer::open_handles(uid_t uid) const { return context_->quota.held(uid); }
 
 std::size_t FuseServer::open_handles() const {
     std::lock_guard lock(context_->mutex);

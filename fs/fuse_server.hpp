@@ -19,6 +19,7 @@
 #include <utility>
 
 #include "agent/core.hpp"
+#include "fs/handle_quota.hpp"
 #include "fs/port_tree.hpp"
 
 struct fuse_session;
@@ -36,6 +37,9 @@ struct MountOptions {
     unsigned max_threads = 8;
     // libfuse's request trace on stderr.
     bool debug = false;
+    // Files and directories one user other than root may hold open at once; beyond, EMFILE.
+    // A handle costs the agent no descriptor and a few hundred bytes.
+    std::size_t max_handles_per_user = 16384;
 };
 
 class FuseServer {
@@ -57,6 +61,8 @@ class FuseServer {
     PortTree& tree() { return *tree_; }
     // Files and directories open on the mount right now (for tests and diagnostics).
     std::size_t open_handles() const;
+    // Those `uid` holds.
+    std::size_t open_handles(uid_t uid) const;
 
   private:
     struct SessionDeleter {

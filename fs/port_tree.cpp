@@ -12,7 +12,6 @@
 
 #include "agent/naming.hpp"
 #include "fs/render.hpp"
-#include "ledger/reader.hpp"
 
 namespace opa::fs {
 namespace {
@@ -70,20 +69,6 @@ bool is_reserved_name(std::string_view name) {
     return name == kLedgerName || name == kBridgeName || name == kByVmidName;
 }
 
-OpenFile::~OpenFile() {
-    if (ledger_fd_ >= 0) ::close(ledger_fd_);
-}
-
-// The per-port ledger texts, rebuilt when the ledger file changes (identity, size or mtime).
-struct PortTree::LedgerIndex {
-    dev_t dev = 0;
-    ino_t ino = 0;
-    off_t size = -1;
-    struct timespec mtime {};
-    std::map<std::string, std::string> by_port;
-    std::string error;
-};
-
 // The core has no remove_listener: the tree unhooks itself by clearing `tree` under the mutex.
 struct PortTree::ListenerLink {
     std::mutex mutex;
@@ -91,7 +76,10 @@ struct PortTree::ListenerLink {
 };
 
 PortTree::PortTree(agent::Core& core, TreeOptions options)
-    : core_(core), options_(std::move(options)), listener_(std::make_shared<ListenerLink>()) {
+    : core_(core),
+      options_(std::move(options)),
+      listener_(std::make_shared<ListenerLink>()),
+      ledger_(options_.ledger_path) {
     set_changed_ = mounted_;
     bridge_changed_ = mounted_;
     listener_->tree = this;
@@ -123,6 +111,7 @@ PortTree::~PortTree() {
 
 void PortTree::on_port_changed(const std::string& name, const std::optional<agent::Port>& port) {
     const auto now = SystemClock::now();
+    ++generation_;
     bool set_changed = false;
     // -1: none (plain integers: GCC 12 warns falsely about comparing optionals here).
     std::int64_t old_vmid = -1;
@@ -262,36 +251,13 @@ std::string PortTree::bridge_text() {
     return text;
 }
 
-std::string PortTree::port_ledger(const std::string& port, std::string* error) {
-    struct stat st {};
-    if (options_.ledger_path.empty() || ::stat(options_.ledger_path.c_str(), &st) != 0) return {};
-    std::lock_guard lock(ledger_mutex_);
-    LedgerIndex* index = ledger_index_.get();
-    const bool fresh = index && index->dev == st.st_dev && index->ino == st.st_ino &&
-                       index->size == st.st_size && index->mtime.tv_sec == st.st_mtim.tv_sec &&
-                       index->mtime.tv_nsec == st.st_mtim.tv_nsec;
-    if (!fresh) {
-        auto rebuilt = std::make_unique<LedgerIndex>();
-        rebuilt->dev = st.st_dev;
-        rebuilt->ino = st.st_ino;
-        rebuilt->size = st.st_size;
-        rebuilt->mtime = st.st_mtim;
-        try {
-            ledger::for_each_entry(options_.ledger_path, [&](const ledger::Entry& entry) {
-                auto it = entry.details.find("port");
-                if (it == entry.details.end() || !it->is_string()) return;
-                rebuilt->by_port[it->get<std::string>()] += ledger::canonical_line(entry) + "\n";
-            });
-        } catch (const std::exception& e) {
-            rebuilt->by_port.clear();
-            rebuilt->error = e.what();
-        }
-        ledger_index_ = std::move(rebuilt);
-        index = ledger_index_.get();
+std::shared_ptr<LedgerIndex> PortTree::ledger_index() {
+    int error = 0;
+    std::shared_ptr<LedgerIndex> index = ledger_.current(error);
+    if (!index && error != ENOENT) {
+        report("read ledger: " + options_.ledger_path.string() + ": " + std::strerror(error));
     }
-    if (error) *error = index->error;
-    auto it = index->by_port.find(port);
-    return it == index->by_port.end() ? std::string() : it->second;
+    return index;
 }
 
 std::string PortTree::last_error(const std::string& port) const {
@@ -326,11 +292,14 @@ Result<std::string> PortTree::content_of(const Resolved& node) {
                 case PortFile::LastError:
                     return render_last_error(last_error(port.name));
                 case PortFile::Ledger: {
-                    std::string error;
-                    std::string text = port_ledger(port.name, &error);
-                    if (!error.empty()) {
-                        fail("read " + port.name + "/ledger", "", error);
-                        return Errno{EIO};
+                    const std::shared_ptr<LedgerIndex> index = ledger_index();
+                    if (!index) return std::string();
+                    std::string text;
+                    const auto lines = index->port_text(port.name);
+                    if (const int error =
+                            index->read_port(port.name, lines.lines, 0, lines.size, text)) {
+                        fail("read " + port.name + "/ledger", "", index->error());
+                        return Errno{error};
                     }
                     return text;
                 }
@@ -350,12 +319,11 @@ NodeAttr PortTree::attr_of(const Resolved& node, const OpenFile* file) {
         std::lock_guard lock(mutex_);
         set_changed = set_changed_;
     }
-    auto stat_ledger = [&](int fd) {
+    auto stat_ledger = [&](const LedgerIndex* index) {
         struct stat st {};
         const int rc =
-            fd >= 0
-                ? ::fstat(fd, &st)
-                : (options_.ledger_path.empty() ? -1 : ::stat(options_.ledger_path.c_str(), &st));
+            index ? ::fstat(index->fd(), &st)
+                  : (options_.ledger_path.empty() ? -1 : ::stat(options_.ledger_path.c_str(), &st));
         if (rc == 0) {
             attr.size = static_cast<std::uint64_t>(st.st_size);
             attr.mtime = to_time_point(st.st_mtim);
@@ -410,7 +378,7 @@ NodeAttr PortTree::attr_of(const Resolved& node, const OpenFile* file) {
             break;
         case NodeKind::RootLedger:
             attr.permissions = 0444;
-            stat_ledger(own_handle ? file->ledger_fd_ : -1);
+            stat_ledger(own_handle ? file->ledger_.get() : nullptr);
             break;
         case NodeKind::RootBridge: {
             attr.permissions = 0444;
@@ -423,9 +391,12 @@ NodeAttr PortTree::attr_of(const Resolved& node, const OpenFile* file) {
         case NodeKind::PortFile: {
             attr.permissions = node.key.file == PortFile::Tag ? 0644 : 0444;
             if (node.key.file == PortFile::Ledger) {
-                stat_ledger(-1);
-                attr.size =
-                    own_handle ? file->content_.size() : port_ledger(node.key.port, nullptr).size();
+                stat_ledger(nullptr);
+                if (own_handle) {
+                    attr.size = file->ledger_size_;
+                } else if (const auto index = ledger_index()) {
+                    attr.size = index->port_text(node.key.port).size;
+                }
                 break;
             }
             attr.mtime = node.key.file == PortFile::LastError ? last_error_time(*node.port)
@@ -570,14 +541,24 @@ Result<std::unique_ptr<OpenFile>> PortTree::open(Ino ino, bool write, uid_t uid)
     if (write && (uid != 0 || !writable)) return Errno{EACCES};
     auto file = std::make_unique<OpenFile>(ino, node->key, write);
     if (node->key.kind == NodeKind::RootLedger) {
-        if (!options_.ledger_path.empty()) {
-            file->ledger_fd_ = ::open(options_.ledger_path.c_str(), O_RDONLY | O_CLOEXEC);
-            if (file->ledger_fd_ < 0 && errno != ENOENT) {
-                const int error = errno;
-                fail("open ledger", "",
-                     options_.ledger_path.string() + ": " + std::strerror(error));
-                return Errno{error};
+        int error = 0;
+        file->ledger_ = ledger_.current(error);
+        if (!file->ledger_ && error != ENOENT) {
+            fail("open ledger", "", options_.ledger_path.string() + ": " + std::strerror(error));
+            return Errno{error};
+        }
+        return file;
+    }
+    if (node->key.kind == NodeKind::PortFile && node->key.file == PortFile::Ledger) {
+        file->ledger_ = ledger_index();
+        if (file->ledger_) {
+            if (const std::string error = file->ledger_->error(); !error.empty()) {
+                fail("read " + node->key.port + "/ledger", "", error);
+                return Errno{EIO};
             }
+            const auto text = file->ledger_->port_text(node->key.port);
+            file->ledger_lines_ = text.lines;
+            file->ledger_size_ = text.size;
         }
         return file;
     }
@@ -588,12 +569,20 @@ Result<std::unique_ptr<OpenFile>> PortTree::open(Ino ino, bool write, uid_t uid)
 }
 
 Result<std::string> PortTree::read(const OpenFile& file, std::uint64_t offset, std::size_t size) {
+    if (file.key().kind == NodeKind::PortFile && file.key().file == PortFile::Ledger) {
+        if (!file.ledger_ || offset >= file.ledger_size_) return std::string();
+        std::string data;
+        const int error =
+            file.ledger_->read_port(file.key().port, file.ledger_lines_, offset, size, data);
+        if (error != 0) return Errno{error};
+        return data;
+    }
     if (file.key().kind == NodeKind::RootLedger) {
-        if (file.ledger_fd_ < 0) return std::string();
+        if (!file.ledger_) return std::string();
         std::string data(size, '\0');
         std::size_t got = 0;
         while (got < size) {
-            const ssize_t n = ::pread(file.ledger_fd_, data.data() + got, size - got,
+            const ssize_t n = ::pread(file.ledger_->fd(), data.data() + got, size - got,
                                       static_cast<off_t>(offset + got));
             if (n < 0 && errno == EINTR) continue;
             if (n < 0) return Errno{errno};

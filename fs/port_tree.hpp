@@ -16,6 +16,7 @@
 
 #include <sys/types.h>
 
+#include <atomic>
 #include <chrono>
 #include <cstdint>
 #include <filesystem>
@@ -32,6 +33,7 @@
 
 #include "agent/core.hpp"
 #include "fs/inode_table.hpp"
+#include "fs/ledger_index.hpp"
 
 namespace opa::fs {
 
@@ -98,12 +100,13 @@ class Result {
 };
 
 // An open file: generated files keep the text they had at open, so a sequence of reads is
-// consistent; the root ledger keeps a descriptor of the ledger file and reads through it.
+// consistent. The ledger files hold no text and no descriptor of their own: the root ledger
+// reads through the index's one descriptor, a port's ledger keeps how many of the port's lines
+// there were at open (lines are only ever added, so that is an immutable snapshot).
 class OpenFile {
   public:
     OpenFile(Ino ino, NodeKey key, bool writable)
         : ino_(ino), key_(std::move(key)), writable_(writable) {}
-    ~OpenFile();
     OpenFile(const OpenFile&) = delete;
     OpenFile& operator=(const OpenFile&) = delete;
 
@@ -117,7 +120,9 @@ class OpenFile {
     NodeKey key_;
     bool writable_;
     std::string content_;
-    int ledger_fd_ = -1;  // owned; -1 for generated files and a missing ledger
+    std::shared_ptr<LedgerIndex> ledger_;  // both ledger files; null when there is no ledger
+    std::size_t ledger_lines_ = 0;         // <port>/ledger: the port's lines at open
+    std::uint64_t ledger_size_ = 0;        // and their size
 };
 
 class PortTree {
@@ -154,6 +159,10 @@ class PortTree {
     // the tree's locks. An empty function stops the calls; once that returns, none is running.
     void set_invalidation_hook(std::function<void(const Invalidation&)> hook);
 
+    // Changes whenever a port comes, goes or changes: a directory listing taken at one value
+    // holds until it changes.
+    std::uint64_t generation() const { return generation_.load(); }
+
     // The text last_error shows for `port` ("" when none).
     std::string last_error(const std::string& port) const;
     std::size_t inode_count() const { return inodes_.size(); }
@@ -165,7 +174,6 @@ class PortTree {
         NodeKey key;
         std::optional<agent::Port> port;  // PortDir, PortFile, VmidLink
     };
-    struct LedgerIndex;
     struct ListenerLink;
 
     std::optional<Resolved> resolve(Ino ino);
@@ -174,7 +182,8 @@ class PortTree {
     std::vector<agent::Port> visible_ports() const;
     NodeAttr attr_of(const Resolved& node, const OpenFile* file);
     Result<std::string> content_of(const Resolved& node);
-    std::string port_ledger(const std::string& port, std::string* error);
+    // The ledger's index brought up to date; null when there is no ledger.
+    std::shared_ptr<LedgerIndex> ledger_index();
     std::string bridge_text();
     std::chrono::system_clock::time_point last_error_time(const agent::Port& port) const;
     void set_error(const std::string& port, const std::string& text);
@@ -185,6 +194,7 @@ class PortTree {
     const TreeOptions options_;
     InodeTable inodes_;
     std::shared_ptr<ListenerLink> listener_;
+    std::atomic<std::uint64_t> generation_{0};
     const std::chrono::system_clock::time_point mounted_ = std::chrono::system_clock::now();
 
     // Held while the hook runs, so clearing it waits for a call in progress.
@@ -208,9 +218,7 @@ class PortTree {
     std::string bridge_text_;
     std::chrono::system_clock::time_point bridge_changed_;
 
-    // Guards ledger_index_; held while the ledger file is read, so never with mutex_.
-    std::mutex ledger_mutex_;
-    std::unique_ptr<LedgerIndex> ledger_index_;
+    LedgerSource ledger_;
 };
 
 // Names the tree keeps for itself at the root; a port with one of these names is not shown.

@@ -15,9 +15,7 @@ namespace opa::ledger {
 namespace fs = std::filesystem;
 using nlohmann::json;
 
-namespace {
-
-Entry entry_from_line(std::string_view line, std::uint64_t line_number, const fs::path& path) {
+Entry parse_line(std::string_view line, std::uint64_t line_number, const fs::path& path) {
     auto where = [&] {
         return "ledger: " + path.string() + ":" + std::to_string(line_number) + ": ";
     };
@@ -50,31 +48,40 @@ Entry entry_from_line(std::string_view line, std::uint64_t line_number, const fs
     }
 }
 
-}  // namespace
-
-void for_each_entry(const fs::path& ledger_path, const std::function<void(const Entry&)>& visit) {
-    UniqueFd fd = posix::open_file(ledger_path, O_RDONLY);
-    std::string pending;  // bytes after the last '\n' seen so far
+void for_each_entry_from(
+    int fd, const fs::path& ledger_path, std::uint64_t offset, std::uint64_t lines_before,
+    const std::function<void(std::uint64_t, std::string_view, const Entry&)>& visit) {
+    std::string pending;                // bytes after the last '\n' seen so far
+    std::uint64_t pending_at = offset;  // file offset of pending[0]
+    std::uint64_t read_at = offset;
     char buffer[64 * 1024];
-    std::uint64_t line_number = 0;
+    std::uint64_t line_number = lines_before;
     for (;;) {
-        ssize_t got = ::read(fd.get(), buffer, sizeof buffer);
+        ssize_t got = ::pread(fd, buffer, sizeof buffer, static_cast<off_t>(read_at));
         if (got < 0) {
             if (errno == EINTR) continue;
             posix::throw_errno("cannot read", ledger_path, errno);
         }
         if (got == 0) return;  // an unterminated last line is a writer mid-append: skip it
+        read_at += static_cast<std::uint64_t>(got);
         pending.append(buffer, static_cast<std::size_t>(got));
         std::size_t line_start = 0;
         for (std::size_t newline; (newline = pending.find('\n', line_start)) != std::string::npos;
              line_start = newline + 1) {
             ++line_number;
-            visit(
-                entry_from_line(std::string_view(pending).substr(line_start, newline - line_start),
-                                line_number, ledger_path));
+            const std::string_view line =
+                std::string_view(pending).substr(line_start, newline - line_start);
+            visit(pending_at + line_start, line, parse_line(line, line_number, ledger_path));
         }
         pending.erase(0, line_start);
+        pending_at += line_start;
     }
+}
+
+void for_each_entry(const fs::path& ledger_path, const std::function<void(const Entry&)>& visit) {
+    UniqueFd fd = posix::open_file(ledger_path, O_RDONLY);
+    for_each_entry_from(fd.get(), ledger_path, 0, 0,
+                        [&](std::uint64_t, std::string_view, const Entry& entry) { visit(entry); });
 }
 
 std::vector<Entry> read_all(const fs::path& ledger_path) {

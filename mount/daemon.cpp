@@ -537,8 +537,9 @@ int run_daemon(const DaemonOptions& options) {
                 nm->last_signalled_state(bridge_device.path).value_or(bridge_device.seed));
         };
         tree_options.report = [](const std::string& sentence) { spdlog::warn("{}", sentence); };
-        tree = std::make_unique<fs::FuseServer>(core, tree_options,
-                                                fs::MountOptions{config.mountpoint, 8, false});
+        tree = std::make_unique<fs::FuseServer>(
+            core, tree_options,
+            fs::MountOptions{.mountpoint = config.mountpoint, .max_threads = 8});
         spdlog::info("port tree mounted at {}", config.mountpoint.string());
     } catch (const std::exception& error) {
         spdlog::critical("cannot mount the port tree at {}: {}", config.mountpoint.string(),

@@ -10,6 +10,9 @@
 #include <sys/sysmacros.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <cinttypes>
+#include <cstdio>
 #include <filesystem>
 #include <fstream>
 #include <map>
@@ -100,7 +103,9 @@ class FsMountTest : public ::testing::Test {
             std::lock_guard lock(mutex);
             reports.push_back(sentence);
         };
-        server = std::make_unique<opa::fs::FuseServer>(*core, options, opa::fs::MountOptions{mnt});
+        opa::fs::MountOptions mount{mnt};
+        mount.max_handles_per_user = per_user;
+        server = std::make_unique<opa::fs::FuseServer>(*core, options, mount);
     }
     // Runs `script` with sh in the mountpoint, as root or as nobody (uid/gid 65534).
     opa::test::CommandResult sh(const std::string& script, bool as_nobody = false) {
@@ -133,7 +138,111 @@ class FsMountTest : public ::testing::Test {
     std::mutex mutex;
     std::vector<std::string> reports;
     std::string tail_pid;
+    std::size_t per_user = 16384;
 };
+
+long open_descriptors() {
+    return std::distance(std::filesystem::directory_iterator("/proc/self/fd"),
+                         std::filesystem::directory_iterator());
+}
+
+// A field of /proc/self/<file> ("rchar: N", "VmRSS: N kB") as a number.
+std::uint64_t proc_self_number(const std::string& file, const std::string& field) {
+    const std::string text = read_file("/proc/self/" + file);
+    const auto at = text.find(field + ":");
+    if (at == std::string::npos) return 0;
+    return std::stoull(text.substr(at + field.size() + 1));
+}
+
+// stat of <port>/ledger after an append reads what was appended, not the ledger again, and the
+// index keeps offsets, not the text.
+TEST_F(FsMountTest, APortLedgersStatAfterAnAppendReadsOnlyTheAppend) {
+    ASSERT_TRUE(core->create_port("vi100", {}));
+    {
+        opa::ledger::Ledger filler(ledger_path);
+        for (int batch = 0; batch < 6; ++batch) {
+            std::vector<opa::ledger::NewEntry> entries;
+            for (int i = 0; i < 10000; ++i) {
+                entries.push_back({"port_attached",
+                                   {{"port", "vi" + std::to_string(100 + i % 50)},
+                                    {"pad", std::string(500, 'x')}}});
+            }
+            filler.append_all(std::move(entries));
+        }
+    }
+    const auto ledger_size = std::filesystem::file_size(ledger_path);
+    ASSERT_GT(ledger_size, 30u << 20);
+    const std::uint64_t rss_before = proc_self_number("status", "VmRSS");
+    const std::uint64_t first = std::stoull(out("stat -c %s vi100/ledger"));
+    EXPECT_GT(first, 1200u * 500);
+    const std::uint64_t rss_after = proc_self_number("status", "VmRSS");
+    std::printf("index of a %ju-byte ledger: RSS %+jd kB\n",
+                static_cast<std::uintmax_t>(ledger_size),
+                static_cast<std::intmax_t>(rss_after) - static_cast<std::intmax_t>(rss_before));
+    EXPECT_LT(rss_after, rss_before + 16 * 1024) << "kB";  // the ports' texts would be 36 MB
+
+    journal->record("port_repair", {{"port", "vi100"}});
+    const std::uint64_t read_before = proc_self_number("io", "rchar");
+    const std::uint64_t second = std::stoull(out("stat -c %s vi100/ledger"));
+    const std::uint64_t read_after = proc_self_number("io", "rchar");
+    std::printf("stat after one append read %ju bytes\n",
+                static_cast<std::uintmax_t>(read_after - read_before));
+    EXPECT_GT(second, first);
+    EXPECT_LT(read_after - read_before, 256u * 1024);  // the whole ledger: 36 MB
+    EXPECT_EQ(std::stoull(out("cat vi100/ledger | wc -c")), second);
+    EXPECT_EQ(out("tail -n 1 vi100/ledger").find("\"action\":\"port_repair\""), 1u);
+}
+
+// A user holding thousands of opens of the ledger files: the server spends no descriptor on
+// them, the user gets EMFILE at its limit (logged once), and root and other users go on.
+TEST_F(FsMountTest, AUserHoldingThousandsOfLedgerOpensIsCappedAloneAndCostsNoDescriptors) {
+    server.reset();
+    per_user = 1000;
+    start_server();
+    ASSERT_TRUE(core->create_port("vi100", {}));
+    link_up("vi100");
+    const long descriptors_before = open_descriptors();
+    const std::string output = (dir / "holder.out").string();
+    const std::string errors = (dir / "holder.err").string();
+    // Its own descriptor limit raised first: the kernel counts every open against the opener.
+    const std::string holder =
+        "n=0; for ((i = 0; i < 3000; i++)); do f=ledger; ((i % 2)) && f=vi100/ledger; "
+        "exec {fd}<\"$f\" && n=$((n + 1)); done; echo held $n; exec sleep 600";
+    ASSERT_TRUE(sh("prlimit --nofile=4000:4000 setpriv --reuid=65534 --regid=65534 "
+                   "--clear-groups bash -c " +
+                   quote(holder) + " >" + quote(output) + " 2>" + quote(errors) + " & echo $! >" +
+                   quote((dir / "holder.pid").string()))
+                    .ok());
+    tail_pid = read_file(dir / "holder.pid");  // TearDown kills it if the test stops early
+    ASSERT_TRUE(
+        wait_until([&] { return read_file(output).find("held") != std::string::npos; }, 60s))
+        << read_file(output);
+    EXPECT_EQ(read_file(output), "held 1000\n");
+    EXPECT_NE(read_file(errors).find("Too many open files"), std::string::npos)
+        << read_file(errors);
+    EXPECT_EQ(server->open_handles(65534), 1000u);
+    EXPECT_LE(open_descriptors(), descriptors_before + 2);
+
+    // Another user and root are not limited by it.
+    EXPECT_NE(out("setpriv --reuid=65533 --regid=65533 --clear-groups cat ledger vi100/ledger"),
+              "");
+    EXPECT_EQ(out("mkdir vi101 && cat vi101/state"), "pending\n");
+    EXPECT_NE(out("cat vi100/ledger"), "");
+    {
+        std::lock_guard lock(mutex);
+        EXPECT_EQ(std::count_if(reports.begin(), reports.end(),
+                                [](const std::string& line) {
+                                    return line.find("uid 65534 holds 1000 files open") !=
+                                           std::string::npos;
+                                }),
+                  1)
+            << ::testing::PrintToString(reports);
+    }
+
+    ASSERT_TRUE(run("kill $(cat " + quote((dir / "holder.pid").string()) + ")").ok());
+    EXPECT_TRUE(wait_until([&] { return server->open_handles(65534) == 0; }, 20s))
+        << server->open_handles(65534);
+}
 
 TEST_F(FsMountTest, MountIsNamedAndShowsTheFixedFiles) {
     const std::string mounts = read_file("/proc/mounts");

@@ -476,6 +476,41 @@ TEST_F(FsTreeTest, LedgerFilesServeTheFileAndEachPortsLines) {
     EXPECT_EQ(tree->getattr(lookup_path("vi100/ledger"))->size, mine.size());
 }
 
+// A handle reads the port's lines as they were at open; stat without a handle sees an append
+// at once; handles hold no descriptor of their own (all share the index's one).
+TEST_F(FsTreeTest, PortLedgerHandlesAreSnapshotsSharingOneDescriptor) {
+    opa::ledger::Ledger ledger(ledger_path);
+    ledger.append("port_created", {{"port", "vi100"}});
+    ASSERT_TRUE(core->create_port("vi100", {}));
+    const Ino ino = lookup_path("vi100/ledger");
+    auto first = tree->open(ino, false, 0);
+    ASSERT_TRUE(first.ok());
+    const std::string at_open = *tree->read(**first, 0, 1 << 20);
+    EXPECT_EQ(std::count(at_open.begin(), at_open.end(), '\n'), 1);
+    auto fd_count = [] {
+        return std::distance(std::filesystem::directory_iterator("/proc/self/fd"),
+                             std::filesystem::directory_iterator());
+    };
+    const auto fds_before = fd_count();
+    std::vector<std::unique_ptr<OpenFile>> held;
+    for (int i = 0; i < 200; ++i) {
+        auto file = tree->open(i % 2 ? ino : lookup_path("ledger"), false, 65534);
+        ASSERT_TRUE(file.ok());
+        held.push_back(std::move(*file));
+    }
+    EXPECT_EQ(fd_count(), fds_before);
+
+    ledger.append("port_attached", {{"port", "vi100"}});
+    EXPECT_EQ(*tree->read(**first, 0, 1 << 20), at_open);
+    EXPECT_EQ(tree->getattr(ino, first->get())->size, at_open.size());
+    const std::string now = cat("vi100/ledger");
+    EXPECT_EQ(std::count(now.begin(), now.end(), '\n'), 2);
+    EXPECT_EQ(tree->getattr(ino)->size, now.size());
+    EXPECT_EQ(now.substr(0, at_open.size()), at_open);
+    // The root ledger's handles read the file as it is now.
+    EXPECT_EQ(tree->read(*held[0], 0, 1 << 20)->size(), std::filesystem::file_size(ledger_path));
+}
+
 TEST_F(FsTreeTest, AccessFollowsTheModes) {
     ASSERT_TRUE(core->create_port("vi100", {}));
     EXPECT_EQ(tree->access(lookup_path("vi100/state"), R_OK, 65534), 0);
