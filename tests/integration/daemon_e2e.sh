@@ -125,7 +125,7 @@ wait_for 10 "veth150i0 shown as external" grep -qx external "$tmp/ports/veth150i
 [ "$(sx ovs-vsctl --timeout=5 get port veth150i0 tag)" = 10 ] || fail "veth150i0 lost the guest's VLAN tag 10"
 grep -q '^iface veth150i0' "$tmp/interfaces" && fail "an external port is in the agent's block"
 ports | grep -qx veth151i0 && fail "veth151i0 was attached although its guest config names another bridge"
-grep -q "veth151i0: the guest's config puts it on bridge vmbr0" "$tmp/agent.log" || fail "no word about veth151i0"
+grep -q "veth151i0: the guest's config puts net0 on bridge vmbr0" "$tmp/agent.log" || fail "no word about veth151i0"
 # Proxmox's stop: the link goes and its hook deletes the port.
 sx bash -c 'ip link del veth150i0; ip link del veth151i0; ovs-vsctl --timeout=5 del-port veth150i0'
 wait_for 10 "veth150i0 gone from the tree" bash -c "[ ! -e '$tmp/ports/veth150i0' ]"
