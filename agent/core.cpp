@@ -411,7 +411,11 @@ Status Core::remove_port(const std::string& name) {
         set_state(*it->second, PortState::Deactivating);
     }
     notify(name);
-    return converge(name, Phase::Full);
+    Status removed = converge(name, Phase::Full);
+    // An operation in flight for the port (an activation) may see the removal first and finish
+    // it before this call looks: the port is gone, as asked.
+    if (removed.code == Errc::NotFound) return {};
+    return removed;
 }
 
 Status Core::set_tag(const std::string& name, std::optional<std::uint16_t> tag) {
