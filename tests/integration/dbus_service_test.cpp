@@ -30,6 +30,7 @@
 #include "dbus/service.hpp"
 #include "ledger/ledger.hpp"
 #include "tests/support/fake_backend.hpp"
+#include "tests/support/ledger_checks.hpp"
 #include "tests/support/wait.hpp"
 
 namespace {
@@ -457,18 +458,22 @@ TEST_F(DbusService, UnprivilegedCallerMayReadButNotChange) {
     EXPECT_EQ(reloads.load(), 0);
 }
 
-// With a policy that lets everyone send everything, the service's own uid check still refuses.
-TEST_F(DbusService, ServiceRefusesNonRootEvenWhenThePolicyAllows) {
-    if (::geteuid() != 0) GTEST_SKIP() << "setpriv needs root";
-    TearDown();
-    start(R"(<!DOCTYPE busconfig PUBLIC "-//freedesktop//DTD D-BUS Bus Configuration 1.0//EN"
+// A bus policy that lets everyone send everything to the service: only its own check is left.
+constexpr const char* kEveryoneMaySend =
+    R"(<!DOCTYPE busconfig PUBLIC "-//freedesktop//DTD D-BUS Bus Configuration 1.0//EN"
  "http://www.freedesktop.org/standards/dbus/1.0/busconfig.dtd">
 <busconfig>
   <policy context="default">
     <allow send_destination="dev.ovs.PortAgent1"/>
   </policy>
 </busconfig>
-)");
+)";
+
+// With a policy that lets everyone send everything, the service's own uid check still refuses.
+TEST_F(DbusService, ServiceRefusesNonRootEvenWhenThePolicyAllows) {
+    if (::geteuid() != 0) GTEST_SKIP() << "setpriv needs root";
+    TearDown();
+    start(kEveryoneMaySend);
     ASSERT_TRUE(run(gdbus_call("CreateContainerInterface", "veth100i0 ct 100")).ok());
     const auto ports_before = port_names();
 
@@ -490,14 +495,7 @@ TEST_F(DbusService, ServiceRefusesNonRootEvenWhenThePolicyAllows) {
 TEST_F(DbusService, TheUidCheckedIsTheEffectiveOneTheBusVouchesFor) {
     if (::geteuid() != 0) GTEST_SKIP() << "setpriv needs root";
     TearDown();
-    start(R"(<!DOCTYPE busconfig PUBLIC "-//freedesktop//DTD D-BUS Bus Configuration 1.0//EN"
- "http://www.freedesktop.org/standards/dbus/1.0/busconfig.dtd">
-<busconfig>
-  <policy context="default">
-    <allow send_destination="dev.ovs.PortAgent1"/>
-  </policy>
-</busconfig>
-)");
+    start(kEveryoneMaySend);
     // busctl, not gdbus: GLib ignores DBUS_SYSTEM_BUS_ADDRESS when real and effective uid differ.
     const std::string real_root_effective_nobody =
         "setpriv --euid=65534 --egid=65534 --clear-groups ";
@@ -522,18 +520,7 @@ TEST_F(DbusService, TheUidCheckedIsTheEffectiveOneTheBusVouchesFor) {
 // 10 s). The bus thread never verifies; the 50 share one or two verifications.
 TEST_F(DbusService, VerifyLedgerCallsFromOthersDoNotDelayRoot) {
     if (::geteuid() != 0) GTEST_SKIP() << "setpriv needs root";
-    {
-        opa::ledger::Ledger ledger(ledger_path);
-        while (fs::file_size(ledger_path) < (100u << 20)) {
-            std::vector<opa::ledger::NewEntry> entries;
-            for (int i = 0; i < 10000; ++i) {
-                entries.push_back({"port_attached",
-                                   {{"port", "vi" + std::to_string(100 + i % 50)},
-                                    {"pad", std::string(600, 'x')}}});
-            }
-            ledger.append_all(std::move(entries));
-        }
-    }
+    opa::test::fill_ledger(ledger_path, 100u << 20, 600);
     const fs::path answers = bus->dir() / "verify";
     fs::create_directory(answers);
     // The 50 callers start together (one shell); root's calls begin right after.

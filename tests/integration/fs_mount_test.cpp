@@ -23,6 +23,7 @@
 #include "fs/fuse_server.hpp"
 #include "ledger/ledger.hpp"
 #include "tests/support/fake_backend.hpp"
+#include "tests/support/ledger_checks.hpp"
 #include "tests/support/wait.hpp"
 
 namespace {
@@ -158,18 +159,7 @@ std::uint64_t proc_self_number(const std::string& file, const std::string& field
 // index keeps offsets, not the text.
 TEST_F(FsMountTest, APortLedgersStatAfterAnAppendReadsOnlyTheAppend) {
     ASSERT_TRUE(core->create_port("vi100", {}));
-    {
-        opa::ledger::Ledger filler(ledger_path);
-        for (int batch = 0; batch < 6; ++batch) {
-            std::vector<opa::ledger::NewEntry> entries;
-            for (int i = 0; i < 10000; ++i) {
-                entries.push_back({"port_attached",
-                                   {{"port", "vi" + std::to_string(100 + i % 50)},
-                                    {"pad", std::string(500, 'x')}}});
-            }
-            filler.append_all(std::move(entries));
-        }
-    }
+    opa::test::fill_ledger(ledger_path, 36u << 20, 500);
     const auto ledger_size = std::filesystem::file_size(ledger_path);
     ASSERT_GT(ledger_size, 30u << 20);
     const std::uint64_t rss_before = proc_self_number("status", "VmRSS");

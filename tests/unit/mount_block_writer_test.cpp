@@ -9,12 +9,11 @@
 
 #include <chrono>
 #include <filesystem>
-#include <fstream>
-#include <sstream>
 #include <string>
 
 #include "mount/block_writer.hpp"
 #include "tests/support/fake_backend.hpp"
+#include "tests/support/files.hpp"
 #include "tests/support/wait.hpp"
 
 namespace opa::mount {
@@ -26,22 +25,10 @@ using namespace std::chrono_literals;
 class BlockWriterTest : public testing::Test {
   protected:
     void SetUp() override {
-        std::string pattern = (fs::temp_directory_path() / "opa-block-writer-XXXXXX").string();
-        ASSERT_NE(::mkdtemp(pattern.data()), nullptr);
-        dir_ = pattern;
-        config_.interfaces_path = dir_ / "interfaces";
-        std::ofstream(config_.interfaces_path) << "auto lo\niface lo inet loopback\n";
+        config_.interfaces_path = dir_.path() / "interfaces";
+        test::write_text(config_.interfaces_path, "auto lo\niface lo inet loopback\n");
     }
-    void TearDown() override {
-        std::error_code ignored;
-        fs::remove_all(dir_, ignored);
-    }
-    std::string text() const {
-        std::ifstream in(config_.interfaces_path);
-        std::ostringstream out;
-        out << in.rdbuf();
-        return out.str();
-    }
+    std::string text() const { return test::read_text(config_.interfaces_path); }
     static std::vector<agent::Port> ports(std::initializer_list<const char*> names) {
         std::vector<agent::Port> list;
         for (const char* name : names) {
@@ -57,7 +44,7 @@ class BlockWriterTest : public testing::Test {
                text().find("iface " + name + "\n") != std::string::npos;
     }
 
-    fs::path dir_;
+    test::TempDir dir_{"opa-block-writer"};
     config::Config config_;
     test::FakeJournal journal_;
 };
@@ -71,7 +58,7 @@ TEST_F(BlockWriterTest, WritesWhatWasSubmittedLast) {
 }
 
 TEST_F(BlockWriterTest, AHeldLockIsWaitedOutOffTheCallersThreadAndRecordedOnce) {
-    const fs::path lock = dir_ / ".pve-interfaces.lock";
+    const fs::path lock = dir_.path() / ".pve-interfaces.lock";
     const int held = ::open(lock.c_str(), O_RDONLY | O_CREAT | O_CLOEXEC, 0644);
     ASSERT_GE(held, 0);
     ASSERT_EQ(::flock(held, LOCK_SH), 0);  // a read-only descriptor is enough to hold it up
