@@ -114,6 +114,8 @@ std::string_view to_string(Errc code) {
             return "shutting down";
         case Errc::LedgerUnwritable:
             return "ledger cannot be written";
+        case Errc::Unavailable:
+            return "unavailable";
     }
     return "error";
 }
@@ -140,6 +142,8 @@ int Status::to_errno() const {
             return ESHUTDOWN;
         case Errc::LedgerUnwritable:
             return error_number != 0 ? error_number : EIO;
+        case Errc::Unavailable:
+            return EAGAIN;
     }
     return EIO;
 }
@@ -328,14 +332,19 @@ std::uint64_t Core::change_count() const {
     return change_count_;
 }
 
-PortOptions Core::with_defaults(const std::string& name, PortOptions options) const {
-    if (options.tag || !options.trunks.empty() || !options_.default_options) return options;
-    if (auto defaults = options_.default_options(name)) {
-        options.tag = defaults->tag;
-        options.trunks = defaults->trunks;
-        if (!options.vmid) options.vmid = defaults->vmid;
+Status Core::with_defaults(const std::string& name, PortOptions& options) const {
+    if (options.tag || !options.trunks.empty() || !options_.default_options) return {};
+    DefaultOptions defaults = options_.default_options(name);
+    if (!defaults.unavailable.empty()) {
+        return {Errc::Unavailable,
+                "the default options of " + name + " cannot be known now: " + defaults.unavailable};
     }
-    return options;
+    if (defaults.options) {
+        options.tag = defaults.options->tag;
+        options.trunks = defaults.options->trunks;
+        if (!options.vmid) options.vmid = defaults.options->vmid;
+    }
+    return {};
 }
 
 Status Core::ready_for_change() const {
@@ -351,7 +360,8 @@ Status Core::ready_for_change() const {
 
 Status Core::create_port(const std::string& name, const PortOptions& requested, Origin origin) {
     if (Status invalid = validate_request(name, requested); !invalid) return invalid;
-    const PortOptions options = with_defaults(name, requested);
+    PortOptions options = requested;
+    if (Status unknown = with_defaults(name, options); !unknown) return unknown;
     if (Status invalid = validate_request(name, options); !invalid) return invalid;
     // Asked before the lock (the journal is never called under it), reported after the checks
     // that need no ledger: a port that exists is EEXIST whatever the ledger's state.
@@ -482,7 +492,9 @@ void Core::link_appeared(const std::string& name, LinkKind kind,
     }
     // A new link: the port is created and activated on a worker, so a burst of links is
     // handled in parallel and the caller's event loop never waits for NM.
-    PortOptions options = with_defaults(name, given_options.value_or(PortOptions{}));
+    PortOptions options = given_options.value_or(PortOptions{});
+    // Defaults that cannot be known now are none: a link event is never refused.
+    if (!given_options && !with_defaults(name, options)) options = PortOptions{};
     if (!options.vmid) {
         if (auto guest = naming::parse_guest_ifname(name)) options.vmid = guest->vmid;
     }
@@ -551,7 +563,7 @@ Status Core::move_port(const std::string& old_name, const std::string& new_name,
                        std::optional<PortOptions> requested, const std::function<bool()>& rename) {
     if (requested) {
         if (Status invalid = validate_request(new_name, *requested); !invalid) return invalid;
-        requested = with_defaults(new_name, *requested);
+        if (Status unknown = with_defaults(new_name, *requested); !unknown) return unknown;
         if (Status invalid = validate_request(new_name, *requested); !invalid) return invalid;
     } else if (auto error = naming::ifname_error(new_name)) {
         return {*error == naming::IfnameError::kTooLong ? Errc::NameTooLong : Errc::InvalidName,

@@ -79,6 +79,7 @@ enum class Errc {
     Backend,
     ShuttingDown,
     LedgerUnwritable,  // the journal cannot record the change now (the ledger's disk is full)
+    Unavailable,       // what the change depends on did not answer in time (a stalled /etc/pve)
 };
 std::string_view to_string(Errc code);
 
@@ -172,12 +173,19 @@ struct BridgePort {
     vlan::Trunks trunks;
 };
 
+// What CoreOptions::default_options found for a name: the options (nullopt: none), or, when
+// they cannot be known now, why (a request then fails with Errc::Unavailable).
+struct DefaultOptions {
+    std::optional<PortOptions> options;
+    std::string unavailable;
+};
+
 struct CoreOptions {
     std::string bridge;
     unsigned workers = 8;
     // Options a port gets when its request or link gives no tag and no trunks, e.g. the guest's
-    // from its Proxmox config; nullopt: none. Called without the core's locks held.
-    std::function<std::optional<PortOptions>(const std::string& name)> default_options = {};
+    // from its Proxmox config. Called without the core's locks held, on the requester's thread.
+    std::function<DefaultOptions(const std::string& name)> default_options = {};
     // How long an attached port may lack its OVSDB row before it is re-activated: long enough
     // that a Proxmox hook's del-port/add-port pair (milliseconds apart) is never taken for a
     // gap. (A deleted link is told apart by link_exists.)
@@ -222,8 +230,9 @@ class Core {
     Status set_tag(const std::string& name, std::optional<std::uint16_t> tag);
 
     // Link events (netwatch), for links the watcher classified as candidates.
-    // `options` (e.g. the guest's VLAN tag from its Proxmox config) apply when the link makes a
-    // new port; without them the VMID is taken from a Proxmox name.
+    // `options` (e.g. the guest's VLAN tag from its Proxmox config, read by the caller) apply as
+    // given when the link makes a new port; without them, default_options' (never waited for: a
+    // name whose defaults are unavailable gets none); the VMID is taken from a Proxmox name.
     void link_appeared(const std::string& name, LinkKind kind,
                        std::optional<PortOptions> options = std::nullopt);
     void link_gone(const std::string& name);
@@ -284,7 +293,9 @@ class Core {
 
     Status converge(const std::string& name, Phase phase);
     std::shared_ptr<Slot> find_slot(const std::string& name) const;
-    PortOptions with_defaults(const std::string& name, PortOptions options) const;
+    // Fills in default_options when `options` has no tag and no trunks; Unavailable when they
+    // cannot be known now.
+    Status with_defaults(const std::string& name, PortOptions& options) const;
     // Queues a converge of `name` on a worker. ProfilesOnly work is taken before Full work.
     void schedule(const std::string& name, Phase phase = Phase::Full);
     bool idle_now() const;  // mutex_ held

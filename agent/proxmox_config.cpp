@@ -303,8 +303,12 @@ std::optional<GuestNicConfig> nic_for_ifname(const std::filesystem::path& pve_ro
     if (!guest_nic) return std::nullopt;
     const auto config = read_guest_config(pve_root, guest_nic->kind, guest_nic->vmid);
     if (!config) return std::nullopt;
-    for (const GuestNicConfig& nic : config->nics) {
-        if (nic.index == guest_nic->index) return nic;
+    return nic_at(*config, guest_nic->index);
+}
+
+std::optional<GuestNicConfig> nic_at(const GuestConfig& config, std::uint32_t index) {
+    for (const GuestNicConfig& nic : config.nics) {
+        if (nic.index == index) return nic;
     }
     return std::nullopt;
 }

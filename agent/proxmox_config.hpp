@@ -71,6 +71,9 @@ GuestConfig parse_guest_config(std::string_view text);
 std::optional<GuestConfig> read_guest_config(const std::filesystem::path& pve_root,
                                              naming::GuestKind kind, std::uint32_t vmid);
 
+// The line of NIC `index` (netN) in a parsed config; nullopt when it has none.
+std::optional<GuestNicConfig> nic_at(const GuestConfig& config, std::uint32_t index);
+
 // The config of the NIC a Proxmox interface name stands for: veth100i1 -> net1 of container 100,
 // tap101i0 -> net0 of VM 101, fwln100o0 -> net0 of guest 100. nullopt when `ifname` is not a
 // guest NIC name, the guest has no readable config, or the config has no (valid) line for it.

@@ -25,7 +25,7 @@ struct Mapping {
 };
 
 // The one table from core error codes to D-Bus errors.
-constexpr std::array<Mapping, 9> kMappings{{
+constexpr std::array<Mapping, 10> kMappings{{
     {agent::Errc::InvalidName, ErrorKind::InvalidName,
      "; an interface name has 1 to 15 bytes of printable ASCII without '/', ':' or spaces"},
     {agent::Errc::NameTooLong, ErrorKind::InvalidName, "; an interface name has at most 15 bytes"},
@@ -40,6 +40,8 @@ constexpr std::array<Mapping, 9> kMappings{{
     {agent::Errc::LedgerUnwritable, ErrorKind::LedgerUnwritable,
      "; free space where the ledger is kept (ledger_path) and try again: what the agent did "
      "meanwhile is written to it first"},
+    {agent::Errc::Unavailable, ErrorKind::Failed,
+     "; nothing changed: try again once it answers, or give the port's tag explicitly"},
 }};
 
 }  // namespace

@@ -25,6 +25,7 @@
 #include <spdlog/spdlog.h>
 
 #include "agent/core.hpp"
+#include "agent/guest_config_reader.hpp"
 #include "agent/guest_policy.hpp"
 #include "agent/naming.hpp"
 #include "agent/nm_backend.hpp"
@@ -36,7 +37,9 @@
 #include "ledger/ledger.hpp"
 #include "mount/block_writer.hpp"
 #include "mount/ledger_journal.hpp"
+#include "mount/link_handler.hpp"
 #include "mount/logging.hpp"
+#include "mount/nm_return.hpp"
 #include "mount/ovsdb_feed.hpp"
 #include "mount/systemd.hpp"
 #include "netwatch/error.hpp"
@@ -48,6 +51,11 @@
 namespace opa::mount {
 namespace {
 
+// Guest configs: reads at once (a stuck read holds its thread), and how long a request (mkdir,
+// D-Bus) waits for its guest's before it is refused with "try again".
+constexpr unsigned kGuestConfigThreads = 4;
+constexpr std::chrono::milliseconds kGuestConfigWait{2000};
+
 // Wakes the loop from other threads (NM's bus thread) with a reason bit.
 class Wakeup {
   public:
@@ -56,7 +64,8 @@ class Wakeup {
         kNmVanished = 2,
         kPortsChanged = 4,
         kReloadConfig = 8,
-        kLedgerHeld = 16
+        kLedgerHeld = 16,
+        kGuestConfigRead = 32
     };
     Wakeup() : fd_(::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK)) {}
     bool ok() const { return fd_.get() >= 0; }
@@ -100,139 +109,6 @@ struct BridgeDevice {
     }
 };
 
-agent::LinkKind core_kind(netwatch::LinkKind kind) {
-    switch (kind) {
-        case netwatch::LinkKind::Veth:
-            return agent::LinkKind::Veth;
-        case netwatch::LinkKind::Tap:
-        case netwatch::LinkKind::Tun:
-            return agent::LinkKind::Tap;
-        case netwatch::LinkKind::Other:
-            return agent::LinkKind::Unknown;
-    }
-    return agent::LinkKind::Unknown;
-}
-
-// enable_rename: the template name for a raw link, or nullopt to keep its name. {container}
-// is the guest's VMID for Proxmox names (container_name_cmd is not run by the daemon yet).
-std::optional<std::string> rename_target(const config::Config& config, const std::string& name) {
-    if (!config.enable_rename) return std::nullopt;
-    auto guest = naming::parse_guest_ifname(name);
-    const std::string container = guest ? std::to_string(guest->vmid) : name;
-    const std::uint32_t index = guest ? guest->index : 0;
-    auto rendered =
-        naming::render_template(config.naming_template, container, index,
-                                guest ? std::optional<std::uint32_t>(guest->vmid) : std::nullopt);
-    if (!rendered || *rendered.name == name) return std::nullopt;
-    return rendered.name;
-}
-
-// Proxmox's hotplug peer veth{VMID}i{N}p lives on the host only until LXC moves it into the
-// container: it is never a port.
-bool is_guest_peer(const std::string& name) {
-    return name.size() > 1 && name.back() == 'p' &&
-           naming::parse_guest_ifname(std::string_view(name).substr(0, name.size() - 1));
-}
-
-// What to do with a guest NIC's link, from the guest's Proxmox config (missing or unreadable
-// configs are not an error: Attach).
-proxmox::GuestLinkDecision guest_link(const config::Config& config, const std::string& name) {
-    const auto guest = naming::parse_guest_ifname(name);
-    if (!guest) return {};
-    return proxmox::decide_guest_link(*guest, proxmox::nic_for_ifname(config.pve_root, name),
-                                      config.bridge_name);
-}
-
-// Turns one debounced batch of link events into requests to the core.
-// Called without the watcher's mutex held, which it takes only to change the watched names: a
-// call into the core may wait for a worker, and a worker's listener takes that mutex.
-// `agent_renamed` holds the names enable_rename gave: such a link is never renamed again.
-void handle_links(const netwatch::LinkBatch& batch, const config::Config& config,
-                  netwatch::LinkWatcher& watcher, std::recursive_mutex& watcher_mutex,
-                  agent::Core& core, agent::Journal& journal,
-                  std::set<std::string>& agent_renamed) {
-    for (const std::string& note : batch.notes) spdlog::warn("netlink: {}", note);
-    for (const netwatch::LinkEvent& event : batch.events) {
-        const std::string& name = event.link.name;
-        if (is_guest_peer(name)) continue;
-        switch (event.change) {
-            case netwatch::LinkChange::Gone:
-                spdlog::debug("link {} gone", name);
-                agent_renamed.erase(name);
-                core.link_gone(name);
-                break;
-            case netwatch::LinkChange::Changed:
-                // A link replaced within the burst is a new link: attach it afresh.
-                if (!event.replaced) break;
-                core.link_gone(name);
-                [[fallthrough]];
-            case netwatch::LinkChange::Appeared: {
-                spdlog::debug("link {} appeared ({})", name, netwatch::to_string(event.link.kind));
-                const auto known = core.port(name);
-                // A port someone asked for by name (mkdir, D-Bus) is attached when its link
-                // appears, whoever's config names it: the request was explicit.
-                if (known && known->origin == agent::Origin::Request) {
-                    core.link_appeared(name, core_kind(event.link.kind));
-                    break;
-                }
-                // Someone else's port, or a NIC Proxmox plugs or bridges itself: never renamed,
-                // never attached (that would race Proxmox's hook, and one of the two would fail).
-                if (known && known->state == agent::PortState::External) {
-                    core.link_appeared(name, core_kind(event.link.kind));
-                    break;
-                }
-                if (const auto decision = guest_link(config, name);
-                    decision.action != proxmox::GuestLinkAction::Attach) {
-                    spdlog::info("link {}: {}; leaving it alone", name, decision.reason);
-                    if (decision.action == proxmox::GuestLinkAction::LeaveToProxmox) {
-                        journal.record("link_left_to_proxmox",
-                                       {{"port", name}, {"bridge", config.bridge_name}});
-                    } else {
-                        journal.record("link_left_alone", {{"port", name},
-                                                           {"bridge", config.bridge_name},
-                                                           {"reason", decision.reason}});
-                    }
-                    break;
-                }
-                if (auto target =
-                        agent_renamed.count(name) ? std::nullopt : rename_target(config, name)) {
-                    {
-                        std::lock_guard lock(watcher_mutex);
-                        watcher.watch_name(*target);
-                    }
-                    // A port of the old name (attached before enable_rename was turned on) moves
-                    // with the link: removed before the rename, made again under the new name.
-                    std::optional<netwatch::RenameResult> renamed;
-                    const agent::Status moved = core.move_port(name, *target, std::nullopt, [&] {
-                        renamed = netwatch::rename_link(name, *target);
-                        return renamed->ok();
-                    });
-                    if (renamed && renamed->ok()) {
-                        // The renamed link is reported under its new name in a later batch.
-                        spdlog::info("renamed {} to {}", name, *target);
-                        agent_renamed.insert(*target);
-                        journal.record("link_renamed", {{"old", name}, {"new", *target}});
-                        if (!moved) {
-                            spdlog::warn("port {}: not moved to {}: {}", name, *target,
-                                         moved.message);
-                        }
-                        break;
-                    }
-                    {
-                        std::lock_guard lock(watcher_mutex);
-                        watcher.unwatch_name(*target);
-                    }
-                    spdlog::warn("cannot rename {} to {}: {}; attaching it as it is", name, *target,
-                                 renamed ? renamed->message : moved.message);
-                }
-                // The guest's tag and trunks, if any, come through the core's default_options.
-                core.link_appeared(name, core_kind(event.link.kind));
-                break;
-            }
-        }
-    }
-}
-
 // Keys a running daemon cannot change: its identity on the host.
 std::vector<std::string> keys_needing_restart(const config::Config& now,
                                               const config::Config& wanted) {
@@ -258,6 +134,25 @@ netwatch::WatcherOptions watcher_options(const config::Config& config) {
     };
     return watch_options;
 }
+
+// A time point the loop may wait for: an optional's interface (GCC 12 -O2 warns falsely that an
+// optional time_point may be used uninitialized).
+class LoopTimer {
+  public:
+    using TimePoint = std::chrono::steady_clock::time_point;
+    LoopTimer& operator=(TimePoint at) {
+        at_ = at;
+        armed_ = true;
+        return *this;
+    }
+    explicit operator bool() const { return armed_; }
+    const TimePoint& operator*() const { return at_; }
+    void reset() { armed_ = false; }
+
+  private:
+    bool armed_ = false;
+    TimePoint at_{};
+};
 
 // A reload asked over D-Bus, applied by the loop; the caller waits for the outcome.
 struct PendingReload {
@@ -353,25 +248,36 @@ int run_daemon(const DaemonOptions& options) {
     };
     // "activated" is what NM says and OVSDB shows (the feed below).
     core_options.confirm_rows = true;
-    // A guest NIC's VLAN tag and trunks from its Proxmox config.
-    core_options.default_options =
-        [pve_root, bridge = config.bridge_name](
-            const std::string& name) -> std::optional<agent::PortOptions> {
+    // Guest configs are read off the event loop and the requesters' threads wait for them at
+    // most kGuestConfigWait: /etc/pve is pmxcfs, which can stall.
+    proxmox::GuestConfigReader guest_configs(
+        [pve_root](const proxmox::GuestKey& key) {
+            return proxmox::read_guest_config(pve_root, key.kind, key.vmid);
+        },
+        kGuestConfigThreads);
+    // A requested guest NIC's VLAN tag and trunks from its Proxmox config.
+    core_options.default_options = [&guest_configs, pve_root, bridge = config.bridge_name](
+                                       const std::string& name) -> agent::DefaultOptions {
         auto guest = naming::parse_guest_ifname(name);
-        if (!guest) return std::nullopt;
-        auto config = proxmox::read_guest_config(pve_root, guest->kind, guest->vmid);
-        if (!config) return std::nullopt;
-        for (const std::string& problem : config->problems) {
+        if (!guest) return {};
+        const auto read = guest_configs.read_within({guest->kind, guest->vmid}, kGuestConfigWait);
+        if (!read) {
+            return {std::nullopt, "guest " + std::to_string(guest->vmid) + "'s config under " +
+                                      pve_root.string() + " did not answer within " +
+                                      std::to_string(kGuestConfigWait.count()) + " ms"};
+        }
+        if (!*read) return {};
+        for (const std::string& problem : (*read)->problems) {
             spdlog::warn("guest {} config: {} (line skipped)", guest->vmid, problem);
         }
-        auto nic = proxmox::nic_for_ifname(pve_root, name);
+        auto nic = proxmox::nic_at(**read, guest->index);
         // A NIC that names no bridge, or another one, says nothing about this bridge's VLANs.
-        if (!nic || !proxmox::vlans_from_config(*nic, bridge)) return std::nullopt;
+        if (!nic || !proxmox::vlans_from_config(*nic, bridge)) return {};
         agent::PortOptions defaults;
         defaults.tag = nic->tag;
         // A set: `trunks=1-4094;1-4094;...` is 4094 bits, however often it is written.
         for (const auto& [first, last] : nic->trunks) defaults.trunks.add(first, last);
-        return defaults;
+        return {defaults, ""};
     };
     agent::Core core(backend, journal, core_options);
     // One journal line per state change of a port, with PORT=, VMID=, BRIDGE= fields.
@@ -416,7 +322,6 @@ int run_daemon(const DaemonOptions& options) {
     // The watcher is driven by this loop and, for renames asked over D-Bus, by the bus thread;
     // recursive because the loop's own calls into the core come back through the listener below.
     std::recursive_mutex watcher_mutex;
-    std::set<std::string> agent_renamed;  // names enable_rename gave (the loop's thread only)
     // A port requested by name (mkdir, D-Bus) may have a name outside include_prefixes: its
     // link must still be reported when it appears.
     core.add_listener([&](const std::string& name, const std::optional<agent::Port>&) {
@@ -438,6 +343,9 @@ int run_daemon(const DaemonOptions& options) {
         agent::Core& core;
         ~CoreStopper() { core.stop(); }
     } core_stopper{core};
+    // Link events to core requests; guest decisions wait for their configs off the loop.
+    LinkHandler links(core, journal, watcher, watcher_mutex, guest_configs,
+                      [&wakeup] { wakeup.post(Wakeup::kGuestConfigRead); });
 
     // The D-Bus face, on a connection of its own with its own event loop thread.
     std::unique_ptr<sdbus::IConnection> service_bus;
@@ -567,7 +475,7 @@ int run_daemon(const DaemonOptions& options) {
 
     // When the block is next synced outside a port change: after someone else rewrote the file
     // (debounced). The writer's thread retries what failed or waits for Proxmox's lock.
-    std::optional<std::chrono::steady_clock::time_point> block_due;
+    LoopTimer block_due;
     auto sync_block = [&](std::vector<agent::Port> ports) {
         block_due.reset();
         block->submit(std::move(ports));
@@ -576,21 +484,50 @@ int run_daemon(const DaemonOptions& options) {
     // While the journal holds entries (the ledger's disk is full), when to try writing them
     // again; they are also written at the next record or requested change. Nothing held: no
     // timer.
-    std::optional<std::chrono::steady_clock::time_point> ledger_due;
+    LoopTimer ledger_due;
     constexpr auto kLedgerRetry = std::chrono::seconds(5);
     // Memory freed after port changes (a burst's D-Bus messages, OVSDB updates) is handed back to
     // the system once they have been quiet this long; malloc keeps it otherwise.
-    std::optional<std::chrono::steady_clock::time_point> trim_due;
+    LoopTimer trim_due;
     constexpr auto kTrimAfter = std::chrono::seconds(2);
-    // After NM returns: when to reconcile next, and until when to keep trying.
-    // (A flag and plain time points: GCC 12 -O2 warns falsely about an optional here.)
-    std::optional<std::chrono::steady_clock::time_point> nm_stopped_at;
-    bool nm_reconcile_pending = false;
-    bool nm_replugged = false;
-    std::chrono::steady_clock::time_point nm_reconcile_due{};
-    std::chrono::steady_clock::time_point nm_reconcile_deadline{};
-    constexpr auto kNmStartupRetry = std::chrono::milliseconds(50);
-    constexpr auto kNmStartupWait = std::chrono::seconds(30);
+    LoopTimer nm_stopped_at;
+    // After NM returns: re-plug, reconcile and the bridge's device, off the loop.
+    NmReturn nm_return(
+        NmReturnSteps{
+            .answering =
+                [&nm] {
+                    // A cheap question first: the full listing takes NM ~0.5 s right after it
+                    // starts, so the ports NM does not re-add itself are re-plugged before that.
+                    try {
+                        nm->list_connection_paths();
+                        return true;
+                    } catch (const nm::NmError&) {
+                        return false;  // NM takes its bus name before it exports its objects
+                    }
+                },
+            .replug =
+                [&core, &journal] {
+                    const std::size_t replugging = core.nm_returned();
+                    journal.record("networkmanager_answering", {{"replugging", replugging}});
+                    spdlog::info(
+                        "NetworkManager answers: re-plugging {} ports it does not restore itself",
+                        replugging);
+                },
+            .reconcile =
+                [&core](bool last) {
+                    const auto started = std::chrono::steady_clock::now();
+                    const bool reconciled = core.reconcile("networkmanager restarted", last);
+                    spdlog::debug("reconcile after NM's return: {} in {} ms",
+                                  reconciled ? "done" : "NM not ready",
+                                  std::chrono::duration_cast<std::chrono::milliseconds>(
+                                      std::chrono::steady_clock::now() - started)
+                                      .count());
+                    return reconciled;
+                },
+            .refresh_bridge = [&nm, &bridge_device,
+                               bridge = config.bridge_name] { bridge_device.refresh(*nm, bridge); },
+        },
+        std::chrono::milliseconds(50), std::chrono::seconds(30));
     // Who plugged what, read from OVSDB (never written).
     OvsdbFeed ovsdb(netwatch::default_ovsdb_socket(), config.bridge_name, core, journal);
 
@@ -630,7 +567,7 @@ int run_daemon(const DaemonOptions& options) {
             if (timeout_ms < 0 || wait.count() < timeout_ms)
                 timeout_ms = static_cast<int>(wait.count());
         };
-        if (nm_reconcile_pending) wake_at(nm_reconcile_due);
+        if (auto due = links.next_timeout()) wake_at(*due);
         if (block_due) wake_at(*block_due);
         if (!ledger_due && journal.holding()) {
             ledger_due = std::chrono::steady_clock::now() + kLedgerRetry;
@@ -664,7 +601,7 @@ int run_daemon(const DaemonOptions& options) {
             if (reasons & Wakeup::kPortsChanged) {
                 trim_due = std::chrono::steady_clock::now() + kTrimAfter;
                 // The bridge may have been set up after the agent started.
-                if (bridge_device.empty()) bridge_device.refresh(*nm, config.bridge_name);
+                if (bridge_device.empty()) nm_return.refresh_bridge();
                 const auto ports = core.ports();
                 sync_block(ports);
                 notify_status("serving " + std::to_string(ports.size()) + " ports on " +
@@ -707,46 +644,9 @@ int run_daemon(const DaemonOptions& options) {
                                             .count();
                 }
                 journal.record("networkmanager_started", outage);
-                nm_reconcile_pending = true;
-                nm_replugged = false;
-                nm_reconcile_due = std::chrono::steady_clock::now();
-                nm_reconcile_deadline = nm_reconcile_due + kNmStartupWait;
+                nm_return.nm_returned();
             }
-        }
-        if (nm_reconcile_pending && std::chrono::steady_clock::now() >= nm_reconcile_due) {
-            // NM takes its bus name before it exports its objects: ask again until it answers.
-            const auto now = std::chrono::steady_clock::now();
-            const bool last = now >= nm_reconcile_deadline;
-            // A cheap question first: the full listing takes NM ~0.5 s right after it starts,
-            // so the ports NM does not re-add itself are re-plugged before that.
-            bool answering = false;
-            try {
-                nm->list_connection_paths();
-                answering = true;
-            } catch (const nm::NmError&) {
-                // Not yet.
-            }
-            if (answering && !nm_replugged) {
-                nm_replugged = true;
-                const std::size_t replugging = core.nm_returned();
-                journal.record("networkmanager_answering", {{"replugging", replugging}});
-                spdlog::info(
-                    "NetworkManager answers: re-plugging {} ports it does not restore "
-                    "itself",
-                    replugging);
-            }
-            const bool reconciled = answering && core.reconcile("networkmanager restarted", last);
-            spdlog::debug("reconcile after NM's return: {} in {} ms",
-                          reconciled ? "done" : "NM not ready",
-                          std::chrono::duration_cast<std::chrono::milliseconds>(
-                              std::chrono::steady_clock::now() - now)
-                              .count());
-            if (reconciled || last) {
-                nm_reconcile_pending = false;
-                bridge_device.refresh(*nm, config.bridge_name);
-            } else {
-                nm_reconcile_due = now + kNmStartupRetry;
-            }
+            if (reasons & Wakeup::kGuestConfigRead) links.configs_read(config);
         }
         if ((fds[3].revents & POLLIN) && block->drain_watch()) {
             // Someone else wrote the file (our own writes come back here too, and then find
@@ -757,6 +657,7 @@ int run_daemon(const DaemonOptions& options) {
             block_due.reset();
             sync_block(core.ports());
         }
+        links.on_timer(LinkHandler::Clock::now(), config);
         if (trim_due && std::chrono::steady_clock::now() >= *trim_due) {
             trim_due.reset();
             ::malloc_trim(0);
@@ -777,8 +678,7 @@ int run_daemon(const DaemonOptions& options) {
             batch = watcher->take_batch(netwatch::LinkWatcher::Clock::now());
         }
         // The watcher is replaced only on this thread (a reload), so it is used unlocked here.
-        if (batch)
-            handle_links(*batch, config, *watcher, watcher_mutex, core, journal, agent_renamed);
+        if (batch) links.handle(*batch, config);
         if (fds[4].revents & (POLLIN | POLLHUP | POLLERR))
             ovsdb.on_readable(OvsdbFeed::Clock::now());
         ovsdb.on_timer(OvsdbFeed::Clock::now());

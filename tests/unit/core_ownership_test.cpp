@@ -212,13 +212,37 @@ TEST(CoreReplug, AReconcileBeforeTheReplugDoesNotTakeNmsClaimOfAnAttach) {
     EXPECT_EQ(core.port("veth301i0")->state, PortState::Activated);
 }
 
+// A stalled /etc/pve: a request that needs the guest's options is refused with "try again" and
+// nothing changes; a request with its own tag does not need them; a link event is never refused.
+TEST(CoreDefaults, UnavailableDefaultsRefuseARequestAndChangeNothing) {
+    FakeBackend backend;
+    FakeJournal journal;
+    CoreOptions options{"ovsbr0", 2};
+    options.default_options = [](const std::string&) -> DefaultOptions {
+        return {std::nullopt, "guest 150's config did not answer within 2000 ms"};
+    };
+    Core core(backend, journal, options);
+    const Status refused = core.create_port("veth150i0", {});
+    EXPECT_EQ(refused.code, Errc::Unavailable);
+    EXPECT_EQ(refused.to_errno(), EAGAIN);
+    EXPECT_NE(refused.message.find("did not answer within 2000 ms"), std::string::npos);
+    EXPECT_FALSE(core.port("veth150i0"));
+    EXPECT_TRUE(backend.calls.empty());
+    EXPECT_TRUE(journal.entries.empty());
+    ASSERT_TRUE(core.create_port("veth150i0", {7, std::nullopt, {}}));
+    EXPECT_EQ(core.port("veth150i0")->options.tag, 7);
+    core.link_appeared("veth151i0", LinkKind::Veth);
+    ASSERT_TRUE(core.port("veth151i0"));
+    EXPECT_FALSE(core.port("veth151i0")->options.tag);
+}
+
 TEST(CoreDefaults, GuestOptionsApplyWhenTheRequestHasNone) {
     FakeBackend backend;
     FakeJournal journal;
     CoreOptions options{"ovsbr0", 2};
-    options.default_options = [](const std::string& name) -> std::optional<PortOptions> {
-        if (name != "veth150i0") return std::nullopt;
-        return PortOptions{10, std::nullopt, *opa::vlan::trunks_of({20, 21, 30})};
+    options.default_options = [](const std::string& name) -> DefaultOptions {
+        if (name != "veth150i0") return {};
+        return {PortOptions{10, std::nullopt, *opa::vlan::trunks_of({20, 21, 30})}, ""};
     };
     Core core(backend, journal, options);
     ASSERT_TRUE(core.create_port("veth150i0", {}));

@@ -47,7 +47,8 @@ INSTANTIATE_TEST_SUITE_P(
         MappingCase{Errc::ShuttingDown, ErrorKind::Failed, "dev.ovs.PortAgent1.Error.Failed"},
         MappingCase{Errc::NotOwned, ErrorKind::NotOwned, "dev.ovs.PortAgent1.Error.NotOwned"},
         MappingCase{Errc::LedgerUnwritable, ErrorKind::LedgerUnwritable,
-                    "dev.ovs.PortAgent1.Error.LedgerUnwritable"}));
+                    "dev.ovs.PortAgent1.Error.LedgerUnwritable"},
+        MappingCase{Errc::Unavailable, ErrorKind::Failed, "dev.ovs.PortAgent1.Error.Failed"}));
 
 TEST(DbusErrorNames, RoundTripAndForeignNames) {
     for (ErrorKind kind :
