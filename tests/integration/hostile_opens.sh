@@ -28,11 +28,8 @@ as_user() { local uid=$1; shift; setpriv --reuid="$uid" --regid="$uid" --clear-g
 printf 'auto lo\niface lo inet loopback\n' >"$tmp/interfaces"
 write_config
 sandbox_up
-# Fewer descriptors than the opens below: the handles must cost the agent none. A sanitizer
-# build keeps up to 256 MB of freed memory in quarantine (the 20,000 opens' FUSE requests:
-# +69 MB in CI's Debian 13 ASan run); 8 MB keeps the RSS figure the agent's own.
-prlimit --nofile=1024:1024 "$SANDBOX" exec env ASAN_OPTIONS="${ASAN_OPTIONS:+$ASAN_OPTIONS:}quarantine_size_mb=8" \
-    "$AGENT" -c "$tmp/config.toml" run >>"$tmp/agent.log" 2>&1 &
+# Fewer descriptors than the opens below: the handles must cost the agent none.
+prlimit --nofile=1024:1024 "$SANDBOX" exec "$AGENT" -c "$tmp/config.toml" run >>"$tmp/agent.log" 2>&1 &
 agent_pid=$!
 wait_for 30 "the agent to start" grep -q "ready:" "$tmp/agent.log"
 sx bash -c 'for i in 100 101 102; do ip link add veth${i}i0 type veth peer name veth${i}i0p; done'
@@ -97,7 +94,14 @@ fds_held=$(agent_fds)
 rss_held=$(agent_rss_kb)
 note "agent: $fds_before descriptors and ${rss_before} kB RSS before, $fds_held and ${rss_held} kB with 20,000 handles held"
 [ $((fds_held - fds_before)) -lt 16 ] || fail "the agent's descriptors grew from $fds_before to $fds_held"
-[ $((rss_held - rss_before)) -lt 32768 ] || fail "the agent's RSS grew from $rss_before to $rss_held kB"
+# The RSS bound holds for the product's build. Under a sanitizer the runtime's own memory grows
+# with the load (Debian 13's ASan build, GCC 14: +66-69 MB, also with an 8 MB quarantine; the
+# release builds: +5 MB), so there the figure is printed only (OPA_SANITIZED).
+if [ "${OPA_SANITIZED:-0}" = 1 ]; then
+    note "sanitizer build: the RSS bound is not checked"
+else
+    [ $((rss_held - rss_before)) -lt 32768 ] || fail "the agent's RSS grew from $rss_before to $rss_held kB"
+fi
 
 # Root makes a port, a new link is attached and the block is written meanwhile.
 mkdir "$tmp/ports/vi300" || fail "root's mkdir vi300"
