@@ -99,6 +99,30 @@ std::optional<std::optional<GuestConfig>> GuestConfigReader::read_within(
     return outcome->value;
 }
 
+std::optional<bool> is_directory_within(const std::filesystem::path& path,
+                                        std::chrono::milliseconds deadline) {
+    struct Outcome {
+        std::mutex mutex;
+        std::condition_variable ended;
+        std::optional<bool> value;
+    };
+    auto outcome = std::make_shared<Outcome>();
+    try {
+        std::thread([outcome, path] {
+            std::error_code error;
+            const bool directory = std::filesystem::is_directory(path, error);
+            std::lock_guard lock(outcome->mutex);
+            outcome->value = directory;
+            outcome->ended.notify_all();
+        }).detach();
+    } catch (const std::system_error&) {
+        return std::nullopt;
+    }
+    std::unique_lock lock(outcome->mutex);
+    outcome->ended.wait_for(lock, deadline, [&] { return outcome->value.has_value(); });
+    return outcome->value;
+}
+
 std::size_t GuestConfigReader::reads_pending() const {
     std::lock_guard lock(state_->mutex);
     return state_->waiters.size();

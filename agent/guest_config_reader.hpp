@@ -12,6 +12,7 @@
 #include <chrono>
 #include <compare>
 #include <cstdint>
+#include <filesystem>
 #include <functional>
 #include <memory>
 #include <optional>
@@ -53,5 +54,10 @@ class GuestConfigReader {
     static void run(std::shared_ptr<State> state);
     std::shared_ptr<State> state_;
 };
+
+// Whether `path` is a directory, asked on a thread of its own and waited for at most `deadline`:
+// nullopt when the file system did not answer in time (the thread is left to its read).
+std::optional<bool> is_directory_within(const std::filesystem::path& path,
+                                        std::chrono::milliseconds deadline);
 
 }  // namespace opa::proxmox

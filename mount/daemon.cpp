@@ -233,7 +233,8 @@ int run_daemon(const DaemonOptions& options) {
     // On a Proxmox node its hook may plug a guest's NIC name itself: NM must not re-add such a
     // port on its own after restarting (the hook would then fail); the agent re-plugs it.
     const std::filesystem::path pve_root = config.pve_root;
-    const bool pve_node = std::filesystem::is_directory(pve_root);
+    // A pmxcfs that does not answer is a Proxmox node's (and must not hold up the start).
+    const bool pve_node = proxmox::is_directory_within(pve_root, kGuestConfigWait).value_or(true);
     agent::NmBackend backend(*nm, config.bridge_name, [pve_node](const std::string& name) {
         return !(pve_node && naming::parse_guest_ifname(name).has_value());
     });

@@ -6,6 +6,7 @@
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
+#include <filesystem>
 #include <future>
 #include <map>
 #include <mutex>
@@ -181,6 +182,17 @@ TEST(GuestConfigReader, DestroyedWithAStuckReadReturnsAndDropsTheLateResult) {
     pve.release(100);
     ASSERT_EQ(ended.wait_for(5s), std::future_status::ready);
     EXPECT_EQ(called.load(), 0);
+}
+
+}  // namespace
+
+namespace {
+
+TEST(IsDirectoryWithin, AnswersForDirectoriesFilesAndMissingPaths) {
+    const auto directory = std::filesystem::temp_directory_path();
+    EXPECT_EQ(opa::proxmox::is_directory_within(directory, 5s), true);
+    EXPECT_EQ(opa::proxmox::is_directory_within("/proc/self/status", 5s), false);
+    EXPECT_EQ(opa::proxmox::is_directory_within(directory / "no-such-dir-opa", 5s), false);
 }
 
 }  // namespace
