@@ -711,6 +711,19 @@ Ip4Info NmClient::ip4_config(const std::string& device_path) {
     return info;
 }
 
+Settings NmClient::applied_connection(const std::string& device_path) {
+    return nm_call("reading the profile applied to " + device_path, [&] {
+        auto proxy = bus::make_proxy(*bus_, kBusName, device_path);
+        Settings settings;
+        std::uint64_t version = 0;
+        proxy->callMethod("GetAppliedConnection")
+            .onInterface(kDeviceInterface)
+            .withArguments(std::uint32_t{0})
+            .storeResultsTo(settings, version);
+        return settings;
+    });
+}
+
 TunProperties NmClient::tun_properties(const std::string& device_path) {
     return nm_call("reading tun properties of " + device_path, [&] {
         auto proxy = bus::make_proxy(*bus_, kBusName, device_path);
