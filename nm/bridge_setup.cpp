@@ -58,6 +58,10 @@ Ip4Info read_nic_ip4(NmClient& nm, const std::string& device_path, Clock::time_p
     return ip4_to_move(shown, configured);
 }
 
+// How long the bridge may show its addresses without its gateway before its routes count as
+// dropped (NM adds both in one step; a Reapply too many is harmless).
+constexpr auto kRouteGrace = std::chrono::seconds(3);
+
 DeviceInfo wait_activated(NmClient& nm, const std::string& ifname,
                           const std::vector<std::uint32_t>& types, Clock::time_point deadline) {
     auto device = nm.device_by_interface(ifname, types);
@@ -300,16 +304,33 @@ BridgeSetupReport setup_bridge(NmClient& nm, const BridgeSetupOptions& options, 
         if (main_iface && !ip.addresses.empty()) {
             const Ip4Info moved{ip.addresses, ip.gateway, ip.dns};
             const std::string nic_name = nic ? nic->interface : std::string();
-            wait_without_gaps(
-                [&] {
-                    return move_gaps(options.bridge, nm.ip4_config(main_iface->path), moved,
-                                     nic_name, nic ? nm.ip4_config(nic->path) : Ip4Info{});
-                },
-                [&](const std::function<bool()>& check, const std::string& what) {
-                    nm.wait_for(check, deadline, what);
-                },
-                options.bridge + " to hold " + format_ip4(moved) +
-                    (nic ? " and " + nic_name + " to give up its address" : ""));
+            const auto gaps = [&] {
+                return move_gaps(options.bridge, nm.ip4_config(main_iface->path), moved, nic_name,
+                                 nic ? nm.ip4_config(nic->path) : Ip4Info{});
+            };
+            const auto until = [&](Clock::time_point limit) -> WaitFor {
+                return [&nm, limit](const std::function<bool()>& check, const std::string& what) {
+                    nm.wait_for(check, limit, what);
+                };
+            };
+            const std::string what = options.bridge + " to hold " + format_ip4(moved) +
+                                     (nic ? " and " + nic_name + " to give up its address" : "");
+            try {
+                wait_without_gaps(gaps, until(std::min(deadline, Clock::now() + kRouteGrace)),
+                                  what);
+            } catch (const NmError& error) {
+                if (Clock::now() >= deadline) throw;
+                // NM sets the address and its routes together; routes still missing this long
+                // after the address were dropped by the kernel (see routes_lost).
+                if (routes_lost(nm.ip4_config(main_iface->path), moved)) {
+                    log(std::string(error.what()) + "; reapplying the profile of " +
+                        options.bridge + " (its routes were dropped after NM set them)");
+                    nm.reapply(main_iface->path);
+                    report.steps.push_back("reapplied " + options.bridge +
+                                           "'s profile to restore its routes");
+                }
+                wait_without_gaps(gaps, until(deadline), what);
+            }
         }
         checkpoint.commit();
         log("verified; checkpoint destroyed");

@@ -127,6 +127,12 @@ std::vector<std::string> move_gaps(const std::string& bridge, const Ip4Info& bri
     return gaps;
 }
 
+bool routes_lost(const Ip4Info& bridge_shown, const Ip4Info& moved) {
+    if (moved.gateway.empty() || bridge_shown.gateway == moved.gateway) return false;
+    return std::all_of(moved.addresses.begin(), moved.addresses.end(),
+                       [&](const Ipv4Address& a) { return has_address(bridge_shown, a); });
+}
+
 void wait_without_gaps(const std::function<std::vector<std::string>()>& gaps,
                        const WaitFor& wait_for, const std::string& what) {
     std::vector<std::string> open;

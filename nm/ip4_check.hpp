@@ -40,6 +40,12 @@ std::vector<std::string> move_gaps(const std::string& bridge, const Ip4Info& bri
                                    const Ip4Info& moved, const std::string& nic,
                                    const Ip4Info& nic_shown);
 
+// The bridge shows every moved address but not the moved gateway: NM configured it and its routes
+// went again. OVS can set the bridge's internal link down and up just after NM configured it (the
+// netdev datapath opening its tap); the kernel then drops every route through the link, keeps the
+// address, and NM does not add the routes back by itself. A Reapply does.
+bool routes_lost(const Ip4Info& bridge_shown, const Ip4Info& moved);
+
 // NmClient::wait_for's contract: re-run the check on each change NM signals until it holds;
 // throw NmError at the deadline.
 using WaitFor = std::function<void(const std::function<bool()>& check, const std::string& what)>;

@@ -724,6 +724,16 @@ Settings NmClient::applied_connection(const std::string& device_path) {
     });
 }
 
+void NmClient::reapply(const std::string& device_path) {
+    nm_call("reapplying the profile of " + device_path, [&] {
+        auto proxy = bus::make_proxy(*bus_, kBusName, device_path);
+        // An empty connection and version 0: the device's profile as NM holds it, unchecked.
+        proxy->callMethod("Reapply")
+            .onInterface(kDeviceInterface)
+            .withArguments(Settings{}, std::uint64_t{0}, std::uint32_t{0});
+    });
+}
+
 TunProperties NmClient::tun_properties(const std::string& device_path) {
     return nm_call("reading tun properties of " + device_path, [&] {
         auto proxy = bus::make_proxy(*bus_, kBusName, device_path);

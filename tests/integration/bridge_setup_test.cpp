@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <iostream>
 #include <set>
 #include <stdexcept>
 #include <string>
@@ -106,6 +107,11 @@ TEST(BridgeSetup, UplinkAddressMovesToTheBridgeAndSecondRunChangesNothing) {
     nm::BridgeSetupReport first = nm::setup_bridge(client, options, sink, recorded.sink());
     EXPECT_TRUE(first.changed);
     EXPECT_NE(first.state_before.find("upl0"), std::string::npos);
+    // Counted by scripts/loop-bridge-setup.sh: how often OVS dropped the bridge's routes.
+    for (const auto& step : first.steps) {
+        if (step.find("reapplied") != std::string::npos)
+            std::cout << "setup-bridge: " << step << "\n";
+    }
 
     auto iface = client.device_by_interface("opabr0", {nm::kDeviceOvsInterface});
     ASSERT_TRUE(iface);

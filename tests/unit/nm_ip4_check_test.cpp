@@ -141,6 +141,22 @@ TEST(NmIp4Check, TheMoveIsDoneOnlyWhenTheBridgeHoldsAllAndTheNicNone) {
     EXPECT_TRUE(move_gaps("opabr0", kNic, kNic, "", kNic).empty());
 }
 
+TEST(NmIp4Check, RoutesCountAsLostOnlyWhenTheAddressesAreThereAndTheGatewayIsNot) {
+    Ip4Info flushed = kNic;  // what the bridge shows after OVS set its link down and up
+    flushed.gateway.clear();
+    EXPECT_TRUE(routes_lost(flushed, kNic));
+    EXPECT_FALSE(routes_lost(kNic, kNic));
+    // Not configured yet (no address): waiting, not reapplying.
+    EXPECT_FALSE(routes_lost({}, kNic));
+    Ip4Info dns_missing = kNic;
+    dns_missing.dns.clear();
+    EXPECT_FALSE(routes_lost(dns_missing, kNic));
+    // No gateway moved: nothing to lose.
+    Ip4Info no_gateway_wanted = kNic;
+    no_gateway_wanted.gateway.clear();
+    EXPECT_FALSE(routes_lost(flushed, no_gateway_wanted));
+}
+
 TEST(NmIp4Check, WaitingEndsWhenTheGapsCloseAndNamesThemAtTheDeadline) {
     // A fake NM: each signal brings the next state; the deadline comes after the last one.
     std::vector<std::vector<std::string>> states = {
