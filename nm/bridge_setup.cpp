@@ -301,6 +301,7 @@ BridgeSetupReport setup_bridge(NmClient& nm, const BridgeSetupOptions& options, 
         if (options.uplink) {
             nic = wait_activated(nm, *options.uplink, {kDeviceEthernet, kDeviceVeth}, deadline);
         }
+        if (options.after_activation) options.after_activation();
         if (main_iface && !ip.addresses.empty()) {
             const Ip4Info moved{ip.addresses, ip.gateway, ip.dns};
             const std::string nic_name = nic ? nic->interface : std::string();

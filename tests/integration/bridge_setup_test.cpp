@@ -210,6 +210,43 @@ TEST(BridgeSetup, FailureMidwayRollsEverythingBack) {
     EXPECT_EQ(recorded.entries.back().second.at("rollback"), "done");
 }
 
+// OVS sometimes sets the bridge's internal link down and up just after NM configured it; the
+// kernel then drops the link's routes (the default route, the subnet's) and NM does not add them
+// back. setup-bridge notices the missing gateway, reapplies the profile and reports done only
+// with the routes back. The flap is made here with `ip link`, once NM has set the default route.
+TEST(BridgeSetup, RoutesDroppedAfterActivationAreRestored) {
+    nm::NmClient client;
+    make_nic(client, "upl4", "100.64.4.10");
+    nm::BridgeSetupOptions options;
+    options.bridge = "opabr4";
+    options.uplink = "upl4";
+    options.datapath_type = "netdev";
+    options.after_activation = [] {
+        const auto has_default = [] {
+            return run("ip -4 route show default dev opabr4").output.find("via 100.64.4.1") !=
+                   std::string::npos;
+        };
+        ASSERT_TRUE(wait_until(has_default));
+        ASSERT_TRUE(run("ip link set opabr4 down").ok());
+        ASSERT_TRUE(run("ip link set opabr4 up").ok());
+        ASSERT_FALSE(has_default()) << "the kernel kept the route of a link set down";
+    };
+    std::vector<std::string> log;
+    const nm::BridgeSetupReport report =
+        nm::setup_bridge(client, options, [&](const std::string& line) { log.push_back(line); });
+    std::string setup_log;
+    for (const auto& line : log) setup_log += line + "\n";
+    EXPECT_TRUE(std::any_of(report.steps.begin(), report.steps.end(), [](const std::string& s) {
+        return s.find("reapplied opabr4") != std::string::npos;
+    })) << setup_log;
+    auto iface = client.device_by_interface("opabr4", {nm::kDeviceOvsInterface});
+    ASSERT_TRUE(iface);
+    EXPECT_EQ(client.ip4_config(iface->path).gateway, "100.64.4.1") << setup_log;
+    const std::string routes = run("ip -4 route show dev opabr4").output;
+    EXPECT_NE(routes.find("default via 100.64.4.1"), std::string::npos) << routes;
+    EXPECT_NE(routes.find("100.64.4.0/24"), std::string::npos) << routes;
+}
+
 // A bridge that never shows the gateway the NIC had is not reported done: the verification
 // waits to its deadline, rolls back and names what was missing. The gateway is taken out of the
 // bridge's interface profile just before activation, as if NM had dropped it.
