@@ -3,7 +3,7 @@
 # sandbox.bridge_setup RUNS times in a row (default 50), each in a fresh sandbox (ctest brings it
 # up and down), and prints the pass count. With DIST (e.g. trixie), each run goes into that
 # Debian root (scripts/distro-root.sh exec DIST ...) while the loop itself stays on the host.
-# Not part of the default suite: about 40 s a run. Needs root.
+# Not part of the default suite: 15-20 s a run (release build). Needs root.
 #
 # The logs of failed runs are kept in BUILD_DIR/loop-bridge-setup/. While $OPA_QUIET_FILE
 # (default /tmp/opa-quiet, on the host) exists, no sandbox test may run on this machine: the
