@@ -4,6 +4,7 @@
 #include <map>
 #include <sstream>
 
+#include "nm/ip4_check.hpp"
 #include "nm/profiles.hpp"
 
 namespace opa::nm {
@@ -29,53 +30,37 @@ bool is_ovs_device(std::uint32_t type) {
     return type == kDeviceOvsBridge || type == kDeviceOvsPort || type == kDeviceOvsInterface;
 }
 
-std::string format_ip(const Ip4Info& ip) {
-    std::string text;
-    for (const Ipv4Address& a : ip.addresses) {
-        text += (text.empty() ? "" : ",") + a.address + "/" + std::to_string(a.prefix);
-    }
-    if (text.empty()) text = "none";
-    if (!ip.gateway.empty()) text += " gw " + ip.gateway;
-    for (const std::string& d : ip.dns) text += " dns " + d;
-    return text;
-}
-
-// NM shows an activated device's Ip4Config in parts: the gateway and DNS can come before the
-// addresses (NM 1.52). Waits, up to `deadline`, until a config with a gateway or DNS also has
-// an address; returns what NM shows then.
+// Rule 5: what the NIC holds, read once NM has published all of it. NM shows an Ip4Config in
+// parts (a NIC that has just come up can show its address before its gateway), so the read waits,
+// up to `deadline`, until it shows what the NIC's applied profile configures; what is still not
+// shown then is taken from the profile.
 constexpr auto kIp4SettleTime = std::chrono::seconds(5);
-Ip4Info read_settled_ip4(NmClient& nm, const std::string& device_path, Clock::time_point deadline) {
-    Ip4Info current = nm.ip4_config(device_path);
-    const auto settled = [](const Ip4Info& ip) {
-        return !ip.addresses.empty() || (ip.gateway.empty() && ip.dns.empty());
-    };
-    if (settled(current)) return current;
+Ip4Info read_nic_ip4(NmClient& nm, const std::string& device_path, Clock::time_point deadline) {
+    Ip4Info configured;
     try {
-        nm.wait_for(
-            [&] {
-                current = nm.ip4_config(device_path);
-                return settled(current);
-            },
-            deadline, "the uplink's addresses");
+        configured = configured_ip4(nm.applied_connection(device_path));
     } catch (const NmError&) {
-        // A NIC with a gateway and no address: moved as NM shows it.
+        // No applied profile (deactivated meanwhile): what NM shows is all there is.
     }
-    return current;
+    Ip4Info shown = nm.ip4_config(device_path);
+    if (!ip4_settled(shown, configured)) {
+        try {
+            nm.wait_for(
+                [&] {
+                    shown = nm.ip4_config(device_path);
+                    return ip4_settled(shown, configured);
+                },
+                deadline, "the uplink's IPv4 configuration");
+        } catch (const NmError&) {
+            // Moved as NM shows it, completed from the profile below.
+        }
+    }
+    return ip4_to_move(shown, configured);
 }
 
-// Every address, the gateway and every DNS server of `wanted` are in `now`.
-bool holds(const Ip4Info& now, const Ip4Info& wanted) {
-    const bool addresses =
-        std::all_of(wanted.addresses.begin(), wanted.addresses.end(), [&](const Ipv4Address& w) {
-            return std::any_of(now.addresses.begin(), now.addresses.end(), [&](const auto& a) {
-                return a.address == w.address && a.prefix == w.prefix;
-            });
-        });
-    const bool dns = std::all_of(wanted.dns.begin(), wanted.dns.end(), [&](const std::string& d) {
-        return std::find(now.dns.begin(), now.dns.end(), d) != now.dns.end();
-    });
-    return addresses && now.gateway == wanted.gateway && dns;
-}
+// How long the bridge may show its addresses without its gateway before its routes count as
+// dropped (NM adds both in one step; a Reapply too many is harmless).
+constexpr auto kRouteGrace = std::chrono::seconds(3);
 
 DeviceInfo wait_activated(NmClient& nm, const std::string& ifname,
                           const std::vector<std::uint32_t>& types, Clock::time_point deadline) {
@@ -181,7 +166,7 @@ std::string describe_network_state(NmClient& nm) {
             << " managed=" << (d.managed ? "yes" : "no");
         if (d.state == kStateActivated) {
             try {
-                out << " ip4=" << format_ip(nm.ip4_config(d.path));
+                out << " ip4=" << format_ip4(nm.ip4_config(d.path));
             } catch (const NmError&) {
                 // The device went away while being described.
             }
@@ -267,13 +252,13 @@ BridgeSetupReport setup_bridge(NmClient& nm, const BridgeSetupOptions& options, 
         auto nic = nm.device_by_interface(*options.uplink, {kDeviceEthernet, kDeviceVeth});
         if (!nic) throw NmError("uplink " + *options.uplink + " is not a NIC NetworkManager knows");
         if (nic->state == kStateActivated) {
-            Ip4Info current = read_settled_ip4(nm, nic->path, Clock::now() + kIp4SettleTime);
+            Ip4Info current = read_nic_ip4(nm, nic->path, Clock::now() + kIp4SettleTime);
             for (const Ipv4Address& a : current.addresses) ip.addresses.push_back(a);
             ip.gateway = current.gateway;
             ip.dns = current.dns;
         }
         log("uplink " + *options.uplink + " holds " +
-            format_ip({ip.addresses, ip.gateway, ip.dns}) + "; moving it to " + options.bridge);
+            format_ip4({ip.addresses, ip.gateway, ip.dns}) + "; moving it to " + options.bridge);
     }
 
     // Rule 9: a checkpoint over everything; new profiles are deleted and new devices
@@ -302,23 +287,51 @@ BridgeSetupReport setup_bridge(NmClient& nm, const BridgeSetupOptions& options, 
             log(report.steps.back());
             if (record) record("bridge_activated", {{"bridge", b}, {"uuid", bridge->uuid}});
         }
-        // Rule 8: verify.
+        // Rule 8: verify. The devices are ACTIVATED, then NM publishes the bridge's IPv4 in parts
+        // (addresses, then the default route that is its gateway, DNS) while the NIC gives up its
+        // own: done only when everything moved is on the bridge and off the NIC at once. A host
+        // whose default route is missing after setup has lost its network.
+        std::optional<DeviceInfo> main_iface;
         for (const std::string& b : bridges) {
             wait_activated(nm, b, {kDeviceOvsBridge}, deadline);
             DeviceInfo iface = wait_activated(nm, b, {kDeviceOvsInterface}, deadline);
-            if (b == options.bridge && !ip.addresses.empty()) {
-                // NM publishes the new Ip4Config after ACTIVATED, its parts one by one: a host
-                // whose default route is missing after setup has lost its network.
-                const Ip4Info wanted{ip.addresses, ip.gateway, ip.dns};
-                nm.wait_for([&] { return holds(nm.ip4_config(iface.path), wanted); }, deadline,
-                            b + " to hold " + format_ip(wanted));
-            }
+            if (b == options.bridge) main_iface = iface;
         }
+        std::optional<DeviceInfo> nic;
         if (options.uplink) {
-            DeviceInfo nic =
-                wait_activated(nm, *options.uplink, {kDeviceEthernet, kDeviceVeth}, deadline);
-            nm.wait_for([&] { return nm.ip4_config(nic.path).addresses.empty(); }, deadline,
-                        "uplink " + *options.uplink + " to give up its address");
+            nic = wait_activated(nm, *options.uplink, {kDeviceEthernet, kDeviceVeth}, deadline);
+        }
+        if (options.after_activation) options.after_activation();
+        if (main_iface && !ip.addresses.empty()) {
+            const Ip4Info moved{ip.addresses, ip.gateway, ip.dns};
+            const std::string nic_name = nic ? nic->interface : std::string();
+            const auto gaps = [&] {
+                return move_gaps(options.bridge, nm.ip4_config(main_iface->path), moved, nic_name,
+                                 nic ? nm.ip4_config(nic->path) : Ip4Info{});
+            };
+            const auto until = [&](Clock::time_point limit) -> WaitFor {
+                return [&nm, limit](const std::function<bool()>& check, const std::string& what) {
+                    nm.wait_for(check, limit, what);
+                };
+            };
+            const std::string what = options.bridge + " to hold " + format_ip4(moved) +
+                                     (nic ? " and " + nic_name + " to give up its address" : "");
+            try {
+                wait_without_gaps(gaps, until(std::min(deadline, Clock::now() + kRouteGrace)),
+                                  what);
+            } catch (const NmError& error) {
+                if (Clock::now() >= deadline) throw;
+                // NM sets the address and its routes together; routes still missing this long
+                // after the address were dropped by the kernel (see routes_lost).
+                if (routes_lost(nm.ip4_config(main_iface->path), moved)) {
+                    log(std::string(error.what()) + "; reapplying the profile of " +
+                        options.bridge + " (its routes were dropped after NM set them)");
+                    nm.reapply(main_iface->path);
+                    report.steps.push_back("reapplied " + options.bridge +
+                                           "'s profile to restore its routes");
+                }
+                wait_without_gaps(gaps, until(deadline), what);
+            }
         }
         checkpoint.commit();
         log("verified; checkpoint destroyed");

@@ -28,6 +28,9 @@ struct BridgeSetupOptions {
     // Called after the profiles exist and before activation; a test injects a failure here
     // to prove the rollback.
     std::function<void()> before_activation;
+    // Called once the devices are ACTIVATED, before their IPv4 is verified; a test sets the
+    // bridge's link down and up here, as OVS sometimes does, to prove its routes come back.
+    std::function<void()> after_activation;
 };
 
 struct BridgeSetupReport {

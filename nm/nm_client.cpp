@@ -711,6 +711,29 @@ Ip4Info NmClient::ip4_config(const std::string& device_path) {
     return info;
 }
 
+Settings NmClient::applied_connection(const std::string& device_path) {
+    return nm_call("reading the profile applied to " + device_path, [&] {
+        auto proxy = bus::make_proxy(*bus_, kBusName, device_path);
+        Settings settings;
+        std::uint64_t version = 0;
+        proxy->callMethod("GetAppliedConnection")
+            .onInterface(kDeviceInterface)
+            .withArguments(std::uint32_t{0})
+            .storeResultsTo(settings, version);
+        return settings;
+    });
+}
+
+void NmClient::reapply(const std::string& device_path) {
+    nm_call("reapplying the profile of " + device_path, [&] {
+        auto proxy = bus::make_proxy(*bus_, kBusName, device_path);
+        // An empty connection and version 0: the device's profile as NM holds it, unchecked.
+        proxy->callMethod("Reapply")
+            .onInterface(kDeviceInterface)
+            .withArguments(Settings{}, std::uint64_t{0}, std::uint32_t{0});
+    });
+}
+
 TunProperties NmClient::tun_properties(const std::string& device_path) {
     return nm_call("reading tun properties of " + device_path, [&] {
         auto proxy = bus::make_proxy(*bus_, kBusName, device_path);

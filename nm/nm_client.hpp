@@ -181,6 +181,10 @@ class NmClient {
     std::optional<DeviceInfo> real_device_by_interface(const std::string& ifname,
                                                        const std::vector<std::uint32_t>& types);
     Ip4Info ip4_config(const std::string& device_path);
+    // The profile NM applied to an activated device (GetAppliedConnection).
+    Settings applied_connection(const std::string& device_path);
+    // Device.Reapply of the device's own profile as it is: NM configures its IP again.
+    void reapply(const std::string& device_path);
     TunProperties tun_properties(const std::string& device_path);
 
     // Waits, on StateChanged signals, until the device's state satisfies `done` or the deadline
