@@ -199,6 +199,8 @@ std::string_view to_string(GuestKind kind) {
 }
 
 std::optional<GuestNic> parse_guest_ifname(std::string_view ifname) {
+    // veth{9 digits}i{2 digits} has 16 bytes: no interface can have that name (fuzz_naming).
+    if (ifname.size() > kMaxIfnameLen) return std::nullopt;
     for (const GuestPrefix& guest : kGuestPrefixes) {
         if (!ifname.starts_with(guest.prefix)) continue;
         const auto id =
