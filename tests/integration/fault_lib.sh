@@ -111,3 +111,27 @@ nm_activated() {
             | select(.Interface.data | test($re)) | {name: .Interface.data, state: .State.data}]
             | group_by(.name) | map(select((map(select(.state == 100)) | length) >= 2)) | length'
 }
+
+# start_notify_listener: systemd's side of sd_notify at $tmp/notify.sock (for NOTIFY_SOCKET): every
+# datagram the agent sends, with the monotonic time it came, in $tmp/notify.log. Its pid goes in
+# listener_pid (the caller kills it).
+start_notify_listener() {
+    python3 -c '
+import socket, sys, time
+s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+s.bind(sys.argv[1])
+with open(sys.argv[2], "a", buffering=1) as log:
+    while True:
+        message = s.recv(4096).decode(errors="replace").replace("\n", " ")
+        log.write("%.3f %s\n" % (time.monotonic(), message))
+' "$tmp/notify.sock" "$tmp/notify.log" &
+    listener_pid=$!
+    wait_for 10 "the notify listener" test -S "$tmp/notify.sock"
+}
+# max_watchdog_gap FROM TO: the longest gap in seconds between two WATCHDOG=1 received between the
+# monotonic times FROM and TO, or "none" when fewer than two came.
+max_watchdog_gap() {
+    awk -v from="$1" -v to="$2" '/WATCHDOG=1/ && $1 >= from && $1 <= to {
+            if (last != "") { gap = $1 - last; if (gap > max) max = gap } last = $1; n++ }
+        END { if (n < 2) print "none"; else printf "%.3f", max }' "$tmp/notify.log"
+}

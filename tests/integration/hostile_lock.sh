@@ -28,18 +28,7 @@ printf 'auto lo\niface lo inet loopback\n' >"$tmp/interfaces"
 lock=$tmp/.pve-interfaces.lock
 install -m 0644 /dev/null "$lock"
 
-# systemd's side: every datagram the agent sends, with the monotonic time it came.
-python3 -c '
-import os, socket, sys, time
-s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
-s.bind(sys.argv[1])
-with open(sys.argv[2], "a", buffering=1) as log:
-    while True:
-        message = s.recv(4096).decode(errors="replace").replace("\n", " ")
-        log.write("%.3f %s\n" % (time.monotonic(), message))
-' "$tmp/notify.sock" "$tmp/notify.log" &
-listener_pid=$!
-wait_for 10 "the notify listener" test -S "$tmp/notify.sock"
+start_notify_listener
 
 write_config
 sandbox_up
@@ -78,9 +67,8 @@ wait_for 20 "the block written once the lock is free" \
 note "block written $(python3 -c "import time; print(int((time.monotonic() - $t_free) * 1000))") ms after the lock was freed"
 
 # The watchdog: no gap between two WATCHDOG=1 as long as systemd's timeout during the hold.
-max_gap=$(awk -v from="$t_hold" -v to="$t_free" '/WATCHDOG=1/ && $1 >= from - 5 && $1 <= to + 1 {
-        if (last != "") { gap = $1 - last; if (gap > max) max = gap } last = $1; n++ }
-    END { if (n < 2) print "none"; else printf "%.3f", max }' "$tmp/notify.log")
+max_gap=$(max_watchdog_gap "$(awk -v t="$t_hold" 'BEGIN { printf "%.3f", t - 5 }')" \
+    "$(awk -v t="$t_free" 'BEGIN { printf "%.3f", t + 1 }')")
 [ "$max_gap" != none ] || fail "the agent fed no watchdog while the lock was held: $(cat "$tmp/notify.log")"
 note "longest gap between watchdog pings while the lock was held: ${max_gap} s (systemd's timeout: $((watchdog_us / 1000000)) s)"
 awk -v g="$max_gap" -v t="$((watchdog_us / 1000000))" 'BEGIN { exit !(g < t) }' ||

@@ -77,18 +77,7 @@ held_cat=$!
 wait_for 10 "the stand-in to hold a read" grep -q "^waiting: /lxc/100.conf" "$tmp/standin.log"
 grep -q '^name: vm101' "$tmp/pve/qemu-server/101.conf" || fail "the stand-in does not serve qemu-server/101.conf"
 
-# systemd's side: every datagram the agent sends, with the monotonic time it came.
-python3 -c '
-import socket, sys, time
-s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
-s.bind(sys.argv[1])
-with open(sys.argv[2], "a", buffering=1) as log:
-    while True:
-        message = s.recv(4096).decode(errors="replace").replace("\n", " ")
-        log.write("%.3f %s\n" % (time.monotonic(), message))
-' "$tmp/notify.sock" "$tmp/notify.log" &
-listener_pid=$!
-wait_for 10 "the notify listener" test -S "$tmp/notify.sock"
+start_notify_listener
 watchdog_us=4000000
 
 sandbox_up
@@ -121,8 +110,7 @@ grep -q 'Resource temporarily unavailable' "$tmp/mkdir.err" || fail "mkdir did n
 
 echo "== 3. the watchdog was fed while the config hung"
 t_release=$(monotonic)
-max_gap=$(awk -v from="$t_stall" -v to="$t_release" '/WATCHDOG=1/ && $1 >= from && $1 <= to {
-    if (last) { gap = $1 - last; if (gap > max) max = gap } last = $1 } END { print (last ? max + 0 : "none") }' "$tmp/notify.log")
+max_gap=$(max_watchdog_gap "$t_stall" "$t_release")
 [ "$max_gap" != none ] || fail "the agent fed no watchdog: $(tail -5 "$tmp/notify.log")"
 note "longest gap between watchdog pings during the stall: ${max_gap} s (timeout $((watchdog_us / 1000000)) s)"
 awk -v g="$max_gap" -v t="$((watchdog_us / 1000000))" 'BEGIN { exit !(g < t) }' ||
