@@ -64,6 +64,7 @@ wait_for 10 "25 ports in the block" bash -c "[ \$(grep -c '^allow-ovsbr0 ' '$tmp
 grep -q '^auto veth\|^auto tap' "$tmp/interfaces" && fail "the block has an auto line"
 head -n 5 "$tmp/interfaces" | cmp -s - "$tmp/interfaces.orig" || fail "bytes outside the block changed"
 if command -v ifquery >/dev/null; then
+    mkdir -p /run/network # ifquery makes it when missing; two at once fail with "File exists"
     listed=$(ifquery -i "$tmp/interfaces" -l --allow=ovsbr0 | wc -l)
     [ "$listed" = 25 ] || fail "ifquery lists $listed ports of class allow-ovsbr0, expected 25"
     parsed=$(ifquery -i "$tmp/interfaces" --allow=ovsbr0 -o json veth100i0)

@@ -97,6 +97,10 @@ class IfupdownIfquery : public testing::Test {
     void SetUp() override {
         if (!fs::exists(kIfquery))
             GTEST_SKIP() << kIfquery << " missing (apt-get install ifupdown2)";
+        // ifquery makes its state directory when missing, and two test processes doing it at
+        // once fail with "File exists" (ifupdown2 3.0 in a fresh Debian 13 root, seen in CI).
+        std::error_code made;
+        fs::create_directories("/run/network", made);
         std::string pattern = (fs::temp_directory_path() / "opa-ifquery-XXXXXX").string();
         ASSERT_NE(::mkdtemp(pattern.data()), nullptr);
         dir_ = pattern;
