@@ -454,8 +454,7 @@ Status Core::set_tag(const std::string& name, std::optional<std::uint16_t> tag) 
     return converge(name, Phase::Full);
 }
 
-void Core::link_appeared(const std::string& name, LinkKind kind,
-                         std::optional<PortOptions> given_options) {
+bool Core::known_link_appeared(const std::string& name, LinkKind kind) {
     bool known = false;
     {
         std::lock_guard lock(mutex_);
@@ -472,7 +471,7 @@ void Core::link_appeared(const std::string& name, LinkKind kind,
     }
     if (known) {
         notify(name);
-        return;
+        return true;
     }
     {
         std::lock_guard lock(mutex_);
@@ -485,11 +484,15 @@ void Core::link_appeared(const std::string& name, LinkKind kind,
             set_state(*it->second, it->second->view.state);
         }
     }
-    if (known) {
-        notify(name);
-        schedule(name);
-        return;
-    }
+    if (!known) return false;
+    notify(name);
+    schedule(name);
+    return true;
+}
+
+void Core::link_appeared(const std::string& name, LinkKind kind,
+                         std::optional<PortOptions> given_options) {
+    if (known_link_appeared(name, kind)) return;
     // A new link: the port is created and activated on a worker, so a burst of links is
     // handled in parallel and the caller's event loop never waits for NM.
     PortOptions options = given_options.value_or(PortOptions{});

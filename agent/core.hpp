@@ -235,6 +235,9 @@ class Core {
     // name whose defaults are unavailable gets none); the VMID is taken from a Proxmox name.
     void link_appeared(const std::string& name, LinkKind kind,
                        std::optional<PortOptions> options = std::nullopt);
+    // The same for a link whose port exists already (or is External): never makes a new port.
+    // False when there is none (e.g. removed since the caller looked): nothing changed.
+    bool known_link_appeared(const std::string& name, LinkKind kind);
     void link_gone(const std::string& name);
     // Link `old_name` is renamed `new_name` by the agent (the D-Bus call, enable_rename): the
     // port moves with it. The old name's port (the agent's) is removed first, on the caller's

@@ -101,9 +101,10 @@ void LinkHandler::appeared(const std::string& name, agent::LinkKind kind,
     // A port someone asked for by name (mkdir, D-Bus) is attached when its link appears, whoever's
     // config names it: the request was explicit. Someone else's port, or a NIC Proxmox plugs or
     // bridges itself, is never renamed, never attached (that would race Proxmox's hook).
+    // (Removed since it was looked at: then it is decided as any other link.)
     if (known &&
-        (known->origin == agent::Origin::Request || known->state == agent::PortState::External)) {
-        core_.link_appeared(name, kind);
+        (known->origin == agent::Origin::Request || known->state == agent::PortState::External) &&
+        core_.known_link_appeared(name, kind)) {
         return;
     }
     const auto guest = naming::parse_guest_ifname(name);

@@ -347,6 +347,28 @@ TEST_F(CoreTest, ALinkNetworkManagerDoesNotShowYetIsStillActivated) {
     EXPECT_EQ(backend.count("activate veth100i0"), 1u);
 }
 
+// The link handler's call for a port it saw: a port removed since then is not made again (it
+// would be a Link port that skipped the guest's policy).
+TEST_F(CoreTest, AKnownLinkAppearingNeverMakesAPort) {
+    backend.links.insert("vi100");
+    EXPECT_FALSE(core->known_link_appeared("vi100", LinkKind::Veth));
+    ASSERT_TRUE(core->create_port("vi100", {}));
+    ASSERT_TRUE(core->remove_port("vi100"));
+    const std::size_t calls = backend.calls.size();
+    EXPECT_FALSE(core->known_link_appeared("vi100", LinkKind::Veth));
+    ASSERT_TRUE(core->wait_idle(5s));
+    EXPECT_FALSE(core->port("vi100"));
+    EXPECT_EQ(backend.calls.size(), calls);
+    EXPECT_EQ(journal.count("port_attached"), 0u);
+
+    ASSERT_TRUE(core->create_port("vi100", {}));
+    EXPECT_TRUE(core->known_link_appeared("vi100", LinkKind::Veth));
+    ASSERT_TRUE(core->wait_idle(5s));
+    EXPECT_EQ(core->port("vi100")->state, PortState::Activated);
+    EXPECT_EQ(core->port("vi100")->origin, Origin::Request);
+    EXPECT_EQ(journal.count("port_attached"), 1u);
+}
+
 TEST_F(CoreTest, RequestedPortStaysPendingWhenItsLinkGoes) {
     backend.links.insert("vi100");
     core->link_appeared("vi100", LinkKind::Veth);
