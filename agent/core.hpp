@@ -98,6 +98,15 @@ class BackendError : public std::runtime_error {
     using std::runtime_error::runtime_error;
 };
 
+// An OVSDB port row of the agent's on the bridge without a port or profiles of the agent's
+// behind it (a crash between a rename and the old profiles' removal leaves one): its name and the
+// NM.connection.uuid values NM wrote into its Port and Interface rows.
+struct OrphanRow {
+    std::string name;
+    std::string port_connection;
+    std::string interface_connection;
+};
+
 // NetworkManager, as the core needs it. Methods may block (they talk to NM) and throw
 // BackendError with a sentence that names NM's reason.
 class Backend {
@@ -144,6 +153,9 @@ class Backend {
     virtual void set_options(const std::string& name, const PortOptions& options) = 0;
     // Every port whose profiles the agent owns, with its live state.
     virtual std::vector<Owned> owned() = 0;
+    // Removes an OVSDB port row of the agent's that neither a port nor profiles are behind
+    // (see OrphanRow); returns what was used, for the ledger. The default cannot.
+    virtual nlohmann::json remove_orphan_row(const OrphanRow& row);
 };
 
 // Why the journal cannot record anything now: the errno and its words ("No space left on
@@ -171,6 +183,9 @@ struct BridgePort {
     std::string owner;    // "agent", "networkmanager" or "external"
     std::optional<std::uint16_t> tag;
     vlan::Trunks trunks;
+    // NM.connection.uuid of the Port row and of its Interface row ("" when none).
+    std::string port_connection = {};
+    std::string interface_connection = {};
 };
 
 // What CoreOptions::default_options found for a name: the options (nullopt: none), or, when
@@ -204,6 +219,10 @@ struct CoreOptions {
     // row; until then it is Activating, with the reason in last_error. False: NM's word is taken
     // (for a core without an OVSDB feed).
     bool confirm_rows = false;
+    // An agent's row (bridge_observed) without a port of the agent's for this long, while no link
+    // of its name exists, is an orphan: the backend removes it (once per appearance of the row).
+    // Long enough for NM to delete the rows of a port just removed. Zero: orphans stay.
+    std::chrono::milliseconds orphan_grace{std::chrono::seconds(5)};
 };
 
 class Core {
@@ -238,6 +257,9 @@ class Core {
     // The same for a link whose port exists already (or is External): never makes a new port.
     // False when there is none (e.g. removed since the caller looked): nothing changed.
     bool known_link_appeared(const std::string& name, LinkKind kind);
+    // Whether the link `name` is the veth NM makes to remove an orphan row of that name
+    // (remove_orphan): it is no port, never renamed, and requests for the name wait.
+    bool taking_over(const std::string& name) const;
     void link_gone(const std::string& name);
     // Link `old_name` is renamed `new_name` by the agent (the D-Bus call, enable_rename): the
     // port moves with it. The old name's port (the agent's) is removed first, on the caller's
@@ -305,6 +327,14 @@ class Core {
     void worker_loop();
     // A job ended with an exception converge did not handle: the port is Failed with `what`.
     void job_failed(const std::string& name, const std::string& what);
+    // Removes an orphan row through the backend unless a port of its name exists by now;
+    // records the outcome.
+    void remove_orphan(const OrphanRow& row);
+    // bridge_observed's part for the agent's rows without a port: queues those past the grace
+    // (records those a link's name keeps). Returns whether one is still within it (mutex_ held).
+    using Records = std::vector<std::pair<std::string, nlohmann::json>>;
+    bool find_orphans(const std::vector<BridgePort>& ports,
+                      std::chrono::steady_clock::time_point now, Records& records);
     // Schedules failed ports whose retry is due; sleeps while none is pending.
     void retry_loop();
     void notify(const std::string& name);
@@ -334,6 +364,12 @@ class Core {
     std::map<std::string, BridgePort> external_;
     std::vector<BridgePort> last_observed_;
     std::set<std::string> agent_rows_;  // the agent's rows in the last observation
+    // Agent's rows without a port: since when (bridge_observed), and those queued or tried.
+    std::map<std::string, std::chrono::steady_clock::time_point> orphan_since_;
+    std::set<std::string> orphan_tried_;
+    std::deque<OrphanRow> orphan_queue_;  // taken by a worker when no port work waits
+    // Names whose orphan row is being removed: their links are the take-over's veth, never ports.
+    std::set<std::string> taking_over_;
     bool observed_ = false;
     std::deque<std::string> queue_;  // Full converges
     std::set<std::string> queued_;

@@ -1,6 +1,7 @@
 #include "agent/nm_backend.hpp"
 
 #include "nm/external_ids.hpp"
+#include "nm/orphan_rows.hpp"
 
 namespace opa::agent {
 namespace {
@@ -52,7 +53,18 @@ auto translate(Fn&& fn) -> decltype(fn()) {
 
 NmBackend::NmBackend(nm::NmClient& nm, std::string bridge,
                      std::function<bool(const std::string&)> nm_replugs)
-    : ports_(nm, std::move(bridge)), nm_replugs_(std::move(nm_replugs)) {}
+    : nm_(nm), ports_(nm, std::move(bridge)), nm_replugs_(std::move(nm_replugs)) {}
+
+nlohmann::json NmBackend::remove_orphan_row(const OrphanRow& row) {
+    // NM attaches a veth it makes within a second; more means it is not taking the rows over.
+    constexpr auto kTakeoverTimeout = std::chrono::seconds(10);
+    return translate([&] {
+        nm::remove_orphan_row(nm_, ports_,
+                              {row.name, row.port_connection, row.interface_connection},
+                              kTakeoverTimeout);
+        return nlohmann::json{{"takeover_peer", nm::takeover_peer_name(row.interface_connection)}};
+    });
+}
 
 Backend::Profiles NmBackend::prepare(const std::string& name, const PortOptions& options,
                                      Origin origin) {

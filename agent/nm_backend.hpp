@@ -24,8 +24,10 @@ class NmBackend : public Backend {
     nlohmann::json remove(const std::string& name) override;
     void set_options(const std::string& name, const PortOptions& options) override;
     std::vector<Owned> owned() override;
+    nlohmann::json remove_orphan_row(const OrphanRow& row) override;
 
   private:
+    nm::NmClient& nm_;
     nm::OvsPorts ports_;
     std::function<bool(const std::string&)> nm_replugs_;
 };

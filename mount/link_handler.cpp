@@ -70,7 +70,7 @@ void LinkHandler::handle(const netwatch::LinkBatch& batch, const config::Config&
     for (const std::string& note : batch.notes) spdlog::warn("netlink: {}", note);
     for (const netwatch::LinkEvent& event : batch.events) {
         const std::string& name = event.link.name;
-        if (is_guest_peer(name)) continue;
+        if (is_guest_peer(name) || core_.taking_over(name)) continue;
         switch (event.change) {
             case netwatch::LinkChange::Gone:
                 spdlog::debug("link {} gone", name);

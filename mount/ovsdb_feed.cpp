@@ -79,7 +79,8 @@ void OvsdbFeed::on_timer(Clock::time_point now) {
         vlan::Trunks trunks;  // OVSDB's 0 and 4095 are no trunk VLANs: left out
         for (std::uint16_t id : row.trunks) trunks.add(id);
         ports.push_back({row.name, row.owner == netwatch::PortOwner::Agent,
-                         std::string(netwatch::to_string(row.owner)), row.tag, trunks});
+                         std::string(netwatch::to_string(row.owner)), row.tag, trunks,
+                         row.nm_connection_uuid, row.interface_connection_uuid});
     }
     if (core_.bridge_observed(ports)) deliver_at_ = now + core_.row_grace();
 }

@@ -85,7 +85,8 @@ PortOwner classify_port(const std::map<std::string, std::string>& external_ids) 
 nlohmann::json OvsdbTables::monitor_request(const nlohmann::json& id) {
     nlohmann::json tables = {
         {"Bridge", {{"columns", {"name", "ports"}}}},
-        {"Port", {{"columns", {"name", "tag", "trunks", "external_ids"}}}},
+        {"Port", {{"columns", {"name", "tag", "trunks", "external_ids", "interfaces"}}}},
+        {"Interface", {{"columns", {"name", "external_ids"}}}},
     };
     return {{"method", "monitor"}, {"params", {"Open_vSwitch", nullptr, tables}}, {"id", id}};
 }
@@ -93,6 +94,7 @@ nlohmann::json OvsdbTables::monitor_request(const nlohmann::json& id) {
 void OvsdbTables::clear() {
     bridges_.clear();
     ports_.clear();
+    interfaces_.clear();
     rejected_.clear();
 }
 
@@ -100,7 +102,8 @@ void OvsdbTables::apply(const nlohmann::json& table_updates, bool replace) {
     if (!table_updates.is_object()) malformed("table updates are not an object");
     // Parse everything first, so a malformed update changes nothing.
     std::map<std::string, std::optional<BridgeRow>> bridges;
-    std::map<std::string, std::optional<OvsdbPort>> ports;
+    std::map<std::string, std::optional<PortRow>> ports;
+    std::map<std::string, std::optional<InterfaceRow>> interfaces;
     std::map<std::string, std::optional<RejectedRow>> rejected;
     for (const auto& [table, rows] : table_updates.items()) {
         if (!rows.is_object()) malformed("rows of " + table + " are not an object");
@@ -126,7 +129,8 @@ void OvsdbTables::apply(const nlohmann::json& table_updates, bool replace) {
                     ports[uuid] = std::nullopt;
                     continue;
                 }
-                OvsdbPort port;
+                PortRow row;
+                OvsdbPort& port = row.port;
                 if (!column(*new_row, "name").is_string()) malformed("port name");
                 port.name = column(*new_row, "name").get<std::string>();
                 // Written by anyone with root: a name no interface can have stays out.
@@ -147,7 +151,25 @@ void OvsdbTables::apply(const nlohmann::json& table_updates, bool replace) {
                     it != port.external_ids.end()) {
                     port.nm_connection_uuid = it->second;
                 }
-                ports[uuid] = std::move(port);
+                // Asked for since the agent removes orphan rows; a server may still leave it out.
+                if (auto it = new_row->find("interfaces"); it != new_row->end()) {
+                    for (const auto& atom : set_atoms(*it))
+                        row.interfaces.push_back(uuid_atom(atom));
+                }
+                ports[uuid] = std::move(row);
+            } else if (table == "Interface") {
+                if (deleted) {
+                    interfaces[uuid] = std::nullopt;
+                    continue;
+                }
+                InterfaceRow row;
+                if (!column(*new_row, "name").is_string()) malformed("interface name");
+                row.name = column(*new_row, "name").get<std::string>();
+                auto ids = string_map(column(*new_row, "external_ids"));
+                if (auto it = ids.find(std::string(kNmUuidKey)); it != ids.end()) {
+                    row.nm_connection_uuid = it->second;
+                }
+                interfaces[uuid] = std::move(row);
             }
             // Other tables were not asked for; ignore them.
         }
@@ -165,6 +187,13 @@ void OvsdbTables::apply(const nlohmann::json& table_updates, bool replace) {
             ports_[uuid] = std::move(*row);
         } else {
             ports_.erase(uuid);
+        }
+    }
+    for (auto& [uuid, row] : interfaces) {
+        if (row) {
+            interfaces_[uuid] = std::move(*row);
+        } else {
+            interfaces_.erase(uuid);
         }
     }
     for (auto& [uuid, row] : rejected) {
@@ -188,8 +217,15 @@ std::vector<OvsdbPort> OvsdbTables::ports_on(std::string_view bridge) const {
         for (const std::string& port_uuid : row.ports) {
             auto port = ports_.find(port_uuid);
             // The bridge's local port carries the bridge's name; it is not a container port.
-            if (port == ports_.end() || port->second.name == bridge) continue;
-            result.push_back(port->second);
+            if (port == ports_.end() || port->second.port.name == bridge) continue;
+            OvsdbPort shown = port->second.port;
+            for (const std::string& interface_uuid : port->second.interfaces) {
+                auto interface = interfaces_.find(interface_uuid);
+                if (interface != interfaces_.end() && interface->second.name == shown.name) {
+                    shown.interface_connection_uuid = interface->second.nm_connection_uuid;
+                }
+            }
+            result.push_back(std::move(shown));
         }
     }
     std::sort(result.begin(), result.end(),

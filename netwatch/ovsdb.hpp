@@ -32,6 +32,9 @@ struct OvsdbPort {
     std::map<std::string, std::string> external_ids;
     PortOwner owner = PortOwner::External;
     std::string nm_connection_uuid;  // "" when NetworkManager did not write the row
+    // NM.connection.uuid of the port's interface of the same name ("" when none): with the
+    // port's, what NM needs to take the rows over (and so remove them) through profiles.
+    std::string interface_connection_uuid;
     bool operator==(const OvsdbPort&) const = default;
 };
 
@@ -70,8 +73,17 @@ class OvsdbTables {
         std::string name;
         std::vector<std::string> ports;  // Port UUIDs
     };
+    struct PortRow {
+        OvsdbPort port;
+        std::vector<std::string> interfaces;  // Interface UUIDs
+    };
+    struct InterfaceRow {
+        std::string name;
+        std::string nm_connection_uuid;
+    };
     std::map<std::string, BridgeRow> bridges_;
-    std::map<std::string, OvsdbPort> ports_;
+    std::map<std::string, PortRow> ports_;
+    std::map<std::string, InterfaceRow> interfaces_;
     std::map<std::string, RejectedRow> rejected_;
 };
 

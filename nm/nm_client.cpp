@@ -734,6 +734,16 @@ void NmClient::reapply(const std::string& device_path) {
     });
 }
 
+void NmClient::set_managed(const std::string& device_path, bool managed) {
+    nm_call("setting Managed of " + device_path, [&] {
+        auto proxy = bus::make_proxy(*bus_, kBusName, device_path);
+        proxy->callMethod("Set")
+            .onInterface(kPropertiesInterface)
+            .withArguments(std::string(kDeviceInterface), std::string("Managed"),
+                           sdbus::Variant(managed));
+    });
+}
+
 TunProperties NmClient::tun_properties(const std::string& device_path) {
     return nm_call("reading tun properties of " + device_path, [&] {
         auto proxy = bus::make_proxy(*bus_, kBusName, device_path);

@@ -185,6 +185,8 @@ class NmClient {
     Settings applied_connection(const std::string& device_path);
     // Device.Reapply of the device's own profile as it is: NM configures its IP again.
     void reapply(const std::string& device_path);
+    // Sets the device's Managed property (NM then activates profiles on it).
+    void set_managed(const std::string& device_path, bool managed);
     TunProperties tun_properties(const std::string& device_path);
 
     // Waits, on StateChanged signals, until the device's state satisfies `done` or the deadline

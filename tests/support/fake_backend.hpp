@@ -89,6 +89,13 @@ class FakeBackend : public agent::Backend {
         std::erase_if(claimed_by, [&](const auto& claim) { return claim.second == name; });
         return {{"deleted", name}};
     }
+    nlohmann::json remove_orphan_row(const agent::OrphanRow& row) override {
+        std::lock_guard lock(mutex);
+        calls.push_back("remove_orphan_row " + row.name + " " + row.port_connection + " " +
+                        row.interface_connection);
+        if (fail_orphan_removal) throw agent::BackendError("NM did not take the rows over");
+        return {{"taken_over", row.name}};
+    }
     void set_options(const std::string& name, const agent::PortOptions& options) override {
         std::lock_guard lock(mutex);
         calls.push_back("set_options " + name);
@@ -167,6 +174,7 @@ class FakeBackend : public agent::Backend {
     std::set<std::string> fail_prepare, fail_activate, fail_remove;
     std::set<std::string> throw_unexpected;  // activate() throws std::invalid_argument
     bool fail_set_options = false;
+    bool fail_orphan_removal = false;
     std::set<std::string> not_restored_by_nm;  // nm_restores() says no (guest NICs on PVE)
     // NM attaches these by itself as soon as their link is there (NM 1.52's autoconnect).
     std::set<std::string> nm_autoconnects;

@@ -279,4 +279,102 @@ TEST_F(CoreRowTest, TheRenamedPortIsNotShownActivatedOnTheOldMembersClaim) {
     EXPECT_FALSE(core->port("veth951i0"));
 }
 
+// An agent's row without a port or profiles (left by a crash in the middle of a rename) is
+// removed through the backend once it has stayed so for orphan_grace; not before, not twice.
+class CoreOrphanTest : public CoreRenameTest {
+  protected:
+    void SetUp() override {
+        CoreOptions o = options();
+        o.orphan_grace = 50ms;
+        core = std::make_unique<Core>(backend, journal, o);
+    }
+    static BridgePort row(const std::string& name, bool agents = true) {
+        BridgePort port{name, agents, agents ? "agent" : "external", std::nullopt, {}};
+        port.port_connection = "pc-" + name;
+        port.interface_connection = "ic-" + name;
+        return port;
+    }
+    // Observes `rows` until the backend was asked to remove `name` `times` times in all (what the
+    // OVSDB feed does: it delivers again while bridge_observed says a recheck is due).
+    bool observe_until_removed(const std::vector<BridgePort>& rows, const std::string& name,
+                               std::size_t times = 1) {
+        const std::string call = "remove_orphan_row " + name + " pc-" + name + " ic-" + name;
+        return wait_until([&] {
+            core->bridge_observed(rows);
+            return backend.count(call) >= times;
+        });
+    }
+};
+
+TEST_F(CoreOrphanTest, AnOrphanRowIsRemovedAfterItsGraceOncePerAppearance) {
+    const std::vector<BridgePort> rows = {row("veth961i0")};
+    EXPECT_TRUE(core->bridge_observed(rows)) << "no recheck asked for within the grace";
+    EXPECT_EQ(backend.count("remove_orphan_row veth961i0 pc-veth961i0 ic-veth961i0"), 0u);
+    ASSERT_TRUE(observe_until_removed(rows, "veth961i0"));
+    ASSERT_TRUE(core->wait_idle(5s));
+    EXPECT_EQ(recorded("port_orphan_row_removed", "veth961i0"), 1u);
+    EXPECT_FALSE(core->port("veth961i0"));
+
+    // Still shown (the fake's OVSDB keeps it): not asked again.
+    EXPECT_FALSE(core->bridge_observed(rows));
+    ASSERT_TRUE(core->wait_idle(5s));
+    EXPECT_EQ(backend.count("remove_orphan_row veth961i0 pc-veth961i0 ic-veth961i0"), 1u);
+
+    // Gone and back: a new appearance, removed again after its grace.
+    core->bridge_observed({});
+    ASSERT_TRUE(observe_until_removed(rows, "veth961i0", 2));
+    ASSERT_TRUE(core->wait_idle(5s));
+    EXPECT_EQ(backend.count("remove_orphan_row veth961i0 pc-veth961i0 ic-veth961i0"), 2u);
+}
+
+TEST_F(CoreOrphanTest, RowsWithAPortALinkOrAnotherOwnerAreNoOrphans) {
+    link("veth962i0");  // the agent's port, attached
+    {
+        std::lock_guard lock(backend.mutex);
+        backend.links.insert("veth963i0");  // a link of the row's name, not the agent's port
+    }
+    const std::vector<BridgePort> rows = {row("veth962i0"), row("veth963i0"),
+                                          row("tap100i0", false), row("veth961i0")};
+    ASSERT_TRUE(observe_until_removed(rows, "veth961i0"));
+    ASSERT_TRUE(core->wait_idle(5s));
+    EXPECT_EQ(backend.count("remove_orphan_row veth962i0 pc-veth962i0 ic-veth962i0"), 0u);
+    EXPECT_EQ(backend.count("remove_orphan_row veth963i0 pc-veth963i0 ic-veth963i0"), 0u);
+    EXPECT_EQ(backend.count("remove_orphan_row tap100i0 pc-tap100i0 ic-tap100i0"), 0u);
+    EXPECT_EQ(recorded("port_orphan_row_removed", "veth961i0"), 1u);
+    EXPECT_EQ(recorded("port_orphan_row", "veth963i0"), 1u) << "the row a link keeps is not told";
+    EXPECT_EQ(recorded("port_orphan_row", "veth962i0"), 0u);
+    EXPECT_EQ(core->port("veth962i0")->state, PortState::Activated);
+}
+
+TEST_F(CoreOrphanTest, AFailedRemovalIsRecordedWithNMsReasonAndTheCoreGoesOn) {
+    backend.fail_orphan_removal = true;
+    ASSERT_TRUE(observe_until_removed({row("veth961i0")}, "veth961i0"));
+    ASSERT_TRUE(core->wait_idle(5s));
+    EXPECT_EQ(recorded("port_orphan_row_removed", "veth961i0"), 0u);
+    ASSERT_EQ(recorded("port_orphan_row", "veth961i0"), 1u);
+    {
+        std::lock_guard lock(journal.mutex);
+        EXPECT_NE(journal.entries.back().second.value("reason", "").find("take the rows over"),
+                  std::string::npos)
+            << journal.entries.back().second.dump();
+    }
+    link("veth964i0");
+    ASSERT_TRUE(core->wait_idle(5s));
+    EXPECT_EQ(core->port("veth964i0")->state, PortState::Activated);
+}
+
+TEST(CoreOrphanGrace, ZeroLeavesOrphansAlone) {
+    FakeBackend backend;
+    FakeJournal journal;
+    CoreOptions options{"ovsbr0", 2};
+    options.orphan_grace = 0ms;
+    Core core(backend, journal, options);
+    BridgePort orphan{"veth961i0", true, "agent", std::nullopt, {}};
+    orphan.port_connection = "pc";
+    orphan.interface_connection = "ic";
+    for (int i = 0; i < 3; ++i) EXPECT_FALSE(core.bridge_observed({orphan}));
+    ASSERT_TRUE(core.wait_idle(5s));
+    EXPECT_EQ(backend.count("remove_orphan_row veth961i0 pc ic"), 0u);
+}
+
 }  // namespace

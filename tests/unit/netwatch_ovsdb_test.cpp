@@ -129,8 +129,37 @@ TEST(OvsdbTables, MonitorRequestAsksOnlyForWhatIsRead) {
     EXPECT_EQ(request["method"], "monitor");
     EXPECT_EQ(request["id"], "m1");
     EXPECT_EQ(request["params"][0], "Open_vSwitch");
-    EXPECT_EQ(request["params"][2].size(), 2u);
+    EXPECT_EQ(request["params"][2].size(), 3u);
     EXPECT_TRUE(request["params"][2].contains("Port"));
+    EXPECT_TRUE(request["params"][2].contains("Interface"));
+}
+
+// What NM needs to take an orphan row over: the NM.connection.uuid of the port and of its
+// interface of the same name (another interface of the port is not it).
+TEST(OvsdbTables, APortShowsItsSameNamedInterfacesConnection) {
+    OvsdbTables tables;
+    json port = port_row("veth100i0", empty_set(), empty_set(),
+                         {{"NM.connection.uuid", "u1"}, {"owner", "ovs-port-agent"}});
+    port["interfaces"] = port_set({"i1", "i2"});
+    json named_map = json::array({"map", json::array({json::array({"NM.connection.uuid", "m1"})})});
+    json other_map = json::array({"map", json::array({json::array({"NM.connection.uuid", "m2"})})});
+    tables.apply({{"Bridge", {{"b1", bridge_row({"p1"})}}},
+                  {"Port", {{"p1", {{"new", port}}}}},
+                  {"Interface",
+                   {{"i1", {{"new", {{"name", "veth100i0"}, {"external_ids", named_map}}}}},
+                    {"i2", {{"new", {{"name", "other"}, {"external_ids", other_map}}}}}}}},
+                 true);
+    auto ports = tables.ports_on("ovsbr0");
+    ASSERT_EQ(ports.size(), 1u);
+    EXPECT_EQ(ports[0].nm_connection_uuid, "u1");
+    EXPECT_EQ(ports[0].interface_connection_uuid, "m1");
+
+    // The interface row goes (NM deleted it first): nothing to take over by it.
+    tables.apply({{"Interface", {{"i1", {{"old", json::object()}}}}}}, false);
+    EXPECT_EQ(tables.ports_on("ovsbr0")[0].interface_connection_uuid, "");
+    // A malformed interface row changes nothing.
+    EXPECT_THROW(tables.apply({{"Interface", {{"i3", {{"new", {{"name", 7}}}}}}}}, false),
+                 std::invalid_argument);
 }
 
 TEST(JsonStreamSplitter, SplitsConcatenatedTextsAcrossReads) {
