@@ -85,16 +85,19 @@ kill_agent() {
 
 # Ports on the bridge in OVSDB (the bridge's own internal port left out), sorted.
 ovs_ports() { sx ovs-vsctl --timeout=5 list-ports ovsbr0 | grep -vx ovsbr0 | sort || true; }
-# "role:name" of every profile the agent owns in NetworkManager, sorted (read-only D-Bus calls).
-agent_profiles() {
+# "PATH ID" of every profile in NetworkManager, sorted (read-only D-Bus calls).
+profile_ids() {
     sx bash -c 'set -e
         for p in $(busctl call org.freedesktop.NetworkManager /org/freedesktop/NetworkManager/Settings \
                      org.freedesktop.NetworkManager.Settings ListConnections |
                    grep -o "/org/freedesktop/NetworkManager/Settings/[0-9]*"); do
             busctl call org.freedesktop.NetworkManager "$p" \
-                org.freedesktop.NetworkManager.Settings.Connection GetSettings 2>/dev/null || true
-        done' | grep -o '"id" s "ovs-port-agent:[^"]*"' | sed 's/^"id" s "ovs-port-agent://; s/"$//' | sort
+                org.freedesktop.NetworkManager.Settings.Connection GetSettings 2>/dev/null |
+                grep -o "\"id\" s \"[^\"]*\"" | sed "s/^\"id\" s \"//; s/\"$//; s|^|$p |" || true
+        done' | sort
 }
+# "role:name" of every profile the agent owns in NetworkManager, sorted.
+agent_profiles() { profile_ids | awk '{ print $2 }' | sed -n 's/^ovs-port-agent://p' | sort; }
 # Port names the agent has profiles for (its port: and member: roles), sorted, unique.
 profile_ports() { agent_profiles | sed -n 's/^\(port\|member\)://p' | sort -u; }
 # Port directories in the tree, sorted.

@@ -19,17 +19,6 @@ rows_named() { # Port and Interface rows of that name
     echo $(($(vsctl --bare --columns=_uuid find Port name="$1" | grep -c . || true) +
         $(vsctl --bare --columns=_uuid find Interface name="$1" | grep -c . || true)))
 }
-# Every profile id in NM (read-only D-Bus calls), sorted.
-profile_ids() {
-    sx bash -c 'set -e
-        for p in $(busctl call org.freedesktop.NetworkManager /org/freedesktop/NetworkManager/Settings \
-                     org.freedesktop.NetworkManager.Settings ListConnections |
-                   grep -o "/org/freedesktop/NetworkManager/Settings/[0-9]*"); do
-            busctl call org.freedesktop.NetworkManager "$p" \
-                org.freedesktop.NetworkManager.Settings.Connection GetSettings 2>/dev/null |
-                grep -o "\"id\" s \"[^\"]*\"" | sed "s/^\"id\" s \"//; s/\"$//; s|^|$p |" || true
-        done' | sort
-}
 delete_profile() { # ID
     local path
     path=$(profile_ids | awk -v id="$1" '$2 == id { print $1 }')
