@@ -813,6 +813,10 @@ void Core::remove_orphan(const OrphanRow& row) {
     } catch (const std::exception& error) {
         details["reason"] = std::string("could not remove it: ") + error.what();
         journal_.record("port_orphan_row", details);
+    } catch (...) {
+        // No exception ends a worker, and the name is never left marked.
+        details["reason"] = "could not remove it: an unknown exception";
+        journal_.record("port_orphan_row", details);
     }
     std::lock_guard lock(mutex_);
     taking_over_.erase(row.name);
